@@ -1,0 +1,19 @@
+// Products with block-quantized weights (llama.cpp layouts: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+// Q4_K, Q5_K, Q6_K). MatVec / MatMul in kernels/matmul.h call these for quantized dtypes,
+// each thread on its own range of rows.
+#pragma once
+
+#include <cstddef>
+
+#include "kernels/weight_matrix.h"
+
+namespace gemma {
+
+// y[r] for r in [row_begin, row_end); x: [w.cols].
+void QuantMatVecRows(const WeightMatrix& w, const float* x, float* y, size_t row_begin,
+                     size_t row_end);
+// y[t * w.rows + r] for r in [row_begin, row_end), t in [0, tokens); x: [tokens, w.cols].
+void QuantMatMulRows(const WeightMatrix& w, const float* x, size_t tokens, float* y,
+                     size_t row_begin, size_t row_end);
+
+}  // namespace gemma
