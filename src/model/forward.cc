@@ -1,0 +1,207 @@
+#include "model/forward.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "base/error.h"
+#include "kernels/attention.h"
+#include "kernels/elementwise.h"
+#include "kernels/matmul.h"
+
+namespace gemma {
+
+ForwardScratch::ForwardScratch(const ModelConfig& c, size_t max_tokens)
+    : max_tokens(max_tokens),
+      residual(max_tokens * c.hidden_size),
+      normed(max_tokens * c.hidden_size),
+      q(max_tokens * c.q_dim()),
+      k(max_tokens * c.kv_dim()),
+      v(max_tokens * c.kv_dim()),
+      attention(max_tokens * c.q_dim()),
+      projected(max_tokens * c.hidden_size),
+      gate(max_tokens * c.intermediate_size),
+      up(max_tokens * c.intermediate_size) {
+  if (max_tokens == 0) Fail(ErrorCode::kInvalidArgument, "ForwardScratch for 0 tokens");
+}
+
+namespace {
+
+// y = W x for every token row: one matrix-vector product when decoding a single token (the
+// kernel reads each weight once), a matrix-matrix product for a prefill batch.
+void Linear(const WeightMatrix& w, const float* x, size_t tokens, float* y, ThreadPool& pool) {
+  if (tokens == 1) {
+    MatVec(w, x, y, pool);
+  } else {
+    MatMul(w, x, tokens, y, pool);
+  }
+}
+
+void Observe(const ForwardRequest& request, std::string_view point, size_t tokens,
+             const float* rows) {
+  if (request.observer != nullptr && *request.observer) {
+    (*request.observer)(point, request.first_position, tokens, rows);
+  }
+}
+
+void CheckRequest(const ModelWeights& weights, const ForwardRequest& request, const KVCache& cache,
+                  const ForwardScratch& scratch) {
+  const ModelConfig& c = weights.config;
+  const size_t tokens = request.tokens.size();
+  if (tokens == 0) Fail(ErrorCode::kInvalidArgument, "Forward: no tokens");
+  if (tokens > scratch.max_tokens) {
+    Fail(ErrorCode::kInvalidArgument, "Forward: ", tokens,
+         " tokens in one call, but the scratch holds ", scratch.max_tokens);
+  }
+  if (cache.layers() != static_cast<size_t>(c.num_hidden_layers) ||
+      cache.kv_heads() != static_cast<size_t>(c.num_key_value_heads) ||
+      cache.head_dim() != static_cast<size_t>(c.head_dim)) {
+    Fail(ErrorCode::kInvalidArgument, "Forward: the KV cache was made for another model shape");
+  }
+  // Checked before anything is written: position >= capacity would write past the cache.
+  if (request.first_position + tokens > cache.capacity()) {
+    Fail(ErrorCode::kOutOfRange, "sequence too long: positions ", request.first_position, "..",
+         request.first_position + tokens - 1, " do not fit the context of ", cache.capacity(),
+         " positions (max_position_embeddings ", c.max_position_embeddings, ")");
+  }
+  for (size_t t = 0; t < tokens; ++t) {
+    const int32_t id = request.tokens[t];
+    if (id < 0 || id >= c.vocab_size) {
+      Fail(ErrorCode::kOutOfRange, "token id ", id, " at position ", request.first_position + t,
+           " is outside the vocabulary [0, ", c.vocab_size, ")");
+    }
+  }
+  for (size_t i = 0; i < request.logits_for.size(); ++i) {
+    if (request.logits_for[i] >= tokens ||
+        (i > 0 && request.logits_for[i] <= request.logits_for[i - 1])) {
+      Fail(ErrorCode::kInvalidArgument,
+           "Forward: logits_for must be ascending indices below the token count ", tokens);
+    }
+  }
+  if (request.logits.size() != request.logits_for.size() * static_cast<size_t>(c.vocab_size)) {
+    Fail(ErrorCode::kInvalidArgument, "Forward: the logits span holds ", request.logits.size(),
+         " floats, expected ", request.logits_for.size(), " x vocab ", c.vocab_size);
+  }
+}
+
+// Gemma multiplies the embedding by sqrt(hidden_size), rounded to the activation dtype
+// (the reference builds it as torch.tensor(sqrt(H), dtype=x.dtype)). We compute in float32,
+// so the normalizer is (float)sqrt(H). The reference run in bfloat16 rounds it to bf16
+// instead (sqrt(3072) = 55.43 becomes 55.5), which moves its logits by ~2e-3 of max|logit|:
+// that is a property of bf16 compute, not of the model, and is not reproduced here.
+float EmbeddingNormalizer(const ModelConfig& c) {
+  return static_cast<float>(std::sqrt(static_cast<double>(c.hidden_size)));
+}
+
+// One Gemma 1 decoder layer over `tokens` rows of the residual stream x ([tokens, H]),
+// following the reference's GemmaDecoderLayer.
+void DecoderLayer(const ModelWeights& weights, size_t layer, const ForwardRequest& request,
+                  KVCache& cache, ForwardScratch& s, ThreadPool& pool) {
+  const ModelConfig& c = weights.config;
+  const LayerWeights& w = weights.layers[layer];
+  const size_t tokens = request.tokens.size();
+  const size_t hidden = c.hidden_size;
+  const size_t heads = c.num_attention_heads;
+  const size_t kv_heads = c.num_key_value_heads;
+  const size_t head_dim = c.head_dim;
+  const size_t q_dim = c.q_dim();
+  const size_t kv_dim = c.kv_dim();
+  const size_t ffn = c.intermediate_size;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+
+  // --- Attention block: x = x + o_proj(attention(input_layernorm(x))).
+  // RMSNorm multiplies by (1 + w); the weights hold 1 + w already (see weights.h).
+  for (size_t t = 0; t < tokens; ++t) {
+    RMSNorm(&s.residual[t * hidden], w.attn_norm_scale.data(), hidden, eps, &s.normed[t * hidden]);
+  }
+  Linear(w.q, s.normed.data(), tokens, s.q.data(), pool);  // [tokens, heads * head_dim]
+  Linear(w.k, s.normed.data(), tokens, s.k.data(), pool);  // [tokens, kv_heads * head_dim]
+  Linear(w.v, s.normed.data(), tokens, s.v.data(), pool);  // [tokens, kv_heads * head_dim]
+
+  // RoPE on q and k with the rotate-half pairing (dimension i turns with i + head_dim/2,
+  // not with i + 1); Hugging Face Gemma checkpoints are stored in that order. The cache
+  // holds the keys after rotation, so cached keys are never rotated again.
+  const float theta = static_cast<float>(c.rope_theta);
+  float* layer_keys = cache.keys(layer);
+  float* layer_values = cache.values(layer);
+  for (size_t t = 0; t < tokens; ++t) {
+    const size_t position = request.first_position + t;
+    RoPE(&s.q[t * q_dim], heads, head_dim, position, theta);
+    RoPE(&s.k[t * kv_dim], kv_heads, head_dim, position, theta);
+    for (size_t g = 0; g < kv_heads; ++g) {
+      std::copy_n(&s.k[t * kv_dim + g * head_dim], head_dim,
+                  layer_keys + cache.Offset(g, position));
+      std::copy_n(&s.v[t * kv_dim + g * head_dim], head_dim,
+                  layer_values + cache.Offset(g, position));
+    }
+  }
+
+  // Query head j reads kv head j / (heads / kv_heads): all heads share one kv head on 2B
+  // (multi-query), each has its own on 7B (multi-head). Scores are scaled by head_dim^-0.5,
+  // and on 7B head_dim (256) is not hidden_size / heads (192).
+  const AttentionShape shape{
+      .heads = heads, .kv_heads = kv_heads, .head_dim = head_dim, .capacity = cache.capacity()};
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
+  CausalAttention(s.q.data(), tokens, request.first_position, layer_keys, layer_values, shape,
+                  scale, s.attention.data(), pool);
+  Linear(w.o, s.attention.data(), tokens, s.projected.data(), pool);  // [tokens, H]
+  AddInPlace(s.residual.data(), s.projected.data(), tokens * hidden);
+
+  // --- MLP block: x = x + down(gelu_tanh(gate(h)) * up(h)), h = post_attention_layernorm(x).
+  // Despite its name, post_attention_layernorm is the norm in front of the MLP.
+  for (size_t t = 0; t < tokens; ++t) {
+    RMSNorm(&s.residual[t * hidden], w.ffn_norm_scale.data(), hidden, eps, &s.normed[t * hidden]);
+  }
+  Linear(w.gate, s.normed.data(), tokens, s.gate.data(), pool);  // [tokens, I]
+  Linear(w.up, s.normed.data(), tokens, s.up.data(), pool);      // [tokens, I]
+  // GeGLU with the tanh GELU: Gemma 1 configs may say "gelu", the models use the tanh form.
+  GeluTanhMul(s.gate.data(), s.up.data(), tokens * ffn, s.gate.data());
+  Linear(w.down, s.gate.data(), tokens, s.projected.data(), pool);  // [tokens, H]
+  AddInPlace(s.residual.data(), s.projected.data(), tokens * hidden);
+}
+
+}  // namespace
+
+void Forward(const ModelWeights& weights, const ForwardRequest& request, KVCache& cache,
+             ForwardScratch& s, ThreadPool& pool) {
+  CheckRequest(weights, request, cache, s);
+  const ModelConfig& c = weights.config;
+  const size_t tokens = request.tokens.size();
+  const size_t hidden = c.hidden_size;
+
+  // Embedding lookup (any stored dtype), scaled by the normalizer: x = E[id] * sqrt(H).
+  const float normalizer = EmbeddingNormalizer(c);
+  for (size_t t = 0; t < tokens; ++t) {
+    float* row = &s.residual[t * hidden];
+    DequantizeRow(weights.embedding, static_cast<size_t>(request.tokens[t]), row);
+    Scale(row, normalizer, hidden);
+  }
+  Observe(request, "embedding_scaled", tokens, s.residual.data());
+
+  for (size_t layer = 0; layer < weights.layers.size(); ++layer) {
+    DecoderLayer(weights, layer, request, cache, s, pool);
+    if (request.observer != nullptr) {
+      Observe(request, StrCat("layer_", layer), tokens, s.residual.data());
+    }
+  }
+
+  // Final RMSNorm, again with (1 + w). Only rows that want logits need it, but the
+  // observer sees every row, and it costs H per token against vocab * H for the logits.
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  for (size_t t = 0; t < tokens; ++t) {
+    RMSNorm(&s.residual[t * hidden], weights.final_norm_scale.data(), hidden, eps,
+            &s.normed[t * hidden]);
+  }
+  Observe(request, "final_norm", tokens, s.normed.data());
+
+  // Logits = x E^T with the tied embedding, unscaled, no soft-capping (Gemma 1). The rows
+  // that want logits are packed to the front of `normed` so one product serves them all.
+  const size_t rows = request.logits_for.size();
+  if (rows == 0) return;
+  for (size_t i = 0; i < rows; ++i) {
+    const size_t t = request.logits_for[i];
+    if (t != i) std::copy_n(&s.normed[t * hidden], hidden, &s.normed[i * hidden]);
+  }
+  Linear(weights.embedding, s.normed.data(), rows, request.logits.data(), pool);
+}
+
+}  // namespace gemma
