@@ -10,5 +10,6 @@ namespace gemma::cli {
 using RunFunction = std::function<int()>;
 
 void AddInspectCommand(CLI::App& app, RunFunction& run);
+void AddMakeRandomCommand(CLI::App& app, RunFunction& run);
 
 }  // namespace gemma::cli

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
 
   gemma::cli::RunFunction run;
   gemma::cli::AddInspectCommand(app, run);
+  gemma::cli::AddMakeRandomCommand(app, run);
 
   try {
     app.parse(argc, argv);

@@ -1,5 +1,7 @@
 #include "model/tensor_table.h"
 
+#include <algorithm>
+
 namespace gemma {
 
 void ForEachTensor(const ModelConfig& c, const std::function<void(const TensorSpec&)>& visit) {
@@ -26,8 +28,7 @@ void ForEachTensor(const ModelConfig& c, const std::function<void(const TensorSp
     tensor(TensorRole::kK, "self_attn.k_proj.weight", "attn_k.weight", {c.kv_dim(), H});
     tensor(TensorRole::kV, "self_attn.v_proj.weight", "attn_v.weight", {c.kv_dim(), H});
     tensor(TensorRole::kO, "self_attn.o_proj.weight", "attn_output.weight", {H, c.q_dim()});
-    tensor(TensorRole::kFfnNorm, "post_attention_layernorm.weight", "ffn_norm.weight", {H},
-           true);
+    tensor(TensorRole::kFfnNorm, "post_attention_layernorm.weight", "ffn_norm.weight", {H}, true);
     tensor(TensorRole::kGate, "mlp.gate_proj.weight", "ffn_gate.weight", {I, H});
     tensor(TensorRole::kUp, "mlp.up_proj.weight", "ffn_up.weight", {I, H});
     tensor(TensorRole::kDown, "mlp.down_proj.weight", "ffn_down.weight", {H, I});
@@ -42,6 +43,47 @@ void ForEachTensor(const ModelConfig& c, const std::function<void(const TensorSp
 std::vector<TensorSpec> TensorTable(const ModelConfig& config) {
   std::vector<TensorSpec> table;
   ForEachTensor(config, [&](const TensorSpec& spec) { table.push_back(spec); });
+  return table;
+}
+
+std::vector<TensorSpec> TensorTableInStateDictOrder(const ModelConfig& config) {
+  auto rank = [](const TensorSpec& spec) {
+    switch (spec.role) {
+      case TensorRole::kEmbedding:
+        return 0;
+      case TensorRole::kQ:
+        return 1;
+      case TensorRole::kK:
+        return 2;
+      case TensorRole::kV:
+        return 3;
+      case TensorRole::kO:
+        return 4;
+      case TensorRole::kGate:
+        return 5;
+      case TensorRole::kUp:
+        return 6;
+      case TensorRole::kDown:
+        return 7;
+      case TensorRole::kAttnNorm:
+        return 8;
+      case TensorRole::kFfnNorm:
+        return 9;
+      case TensorRole::kFinalNorm:
+        return 10;
+      case TensorRole::kCount:
+        break;
+    }
+    return 11;
+  };
+  std::vector<TensorSpec> table = TensorTable(config);
+  // The final norm has layer -1 like the embedding but comes after every layer.
+  auto group = [&](const TensorSpec& s) {
+    return s.role == TensorRole::kFinalNorm ? config.num_hidden_layers : s.layer;
+  };
+  std::stable_sort(table.begin(), table.end(), [&](const TensorSpec& a, const TensorSpec& b) {
+    return group(a) != group(b) ? group(a) < group(b) : rank(a) < rank(b);
+  });
   return table;
 }
 

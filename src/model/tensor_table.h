@@ -40,4 +40,10 @@ struct TensorSpec {
 void ForEachTensor(const ModelConfig& config, const std::function<void(const TensorSpec&)>& visit);
 std::vector<TensorSpec> TensorTable(const ModelConfig& config);
 
+// The same tensors in PyTorch's state_dict order for GemmaForCausalLM: per layer the
+// modules in registration order (q, k, v, o, gate, up, down, input_layernorm,
+// post_attention_layernorm). transformers assigns tensors to shards in this order, which is
+// why the published gemma-2b has layer 17's down_proj and norms in its second shard.
+std::vector<TensorSpec> TensorTableInStateDictOrder(const ModelConfig& config);
+
 }  // namespace gemma
