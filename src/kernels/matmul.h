@@ -10,9 +10,21 @@
 namespace gemma {
 
 // y[r] = sum_c W[r, c] * x[c] for r in [0, w.rows). x: [w.cols], y: [w.rows].
+// Float32 accumulation in a blocked order (not the reference's sequential one).
 void MatVec(const WeightMatrix& w, const float* x, float* y, ThreadPool& pool);
 
 // y[t * w.rows + r] = sum_c W[r, c] * x[t * w.cols + c] for `tokens` rows of x.
+// tokens == 1 is MatVec; more tokens use a cache-blocked, register-tiled kernel that
+// converts each weight once into a packed float32 panel and reuses it for every token.
 void MatMul(const WeightMatrix& w, const float* x, size_t tokens, float* y, ThreadPool& pool);
+
+// Two products of the same x in one pass over the pool (e.g. the gate and up projections
+// of the feed-forward block): y0 = W0 x, y1 = W1 x. W0 and W1 must have equal cols.
+void MatVecPair(const WeightMatrix& w0, const WeightMatrix& w1, const float* x, float* y0,
+                float* y1, ThreadPool& pool);
+
+// Single-threaded MatVec of rows [row_begin, row_end) only: for callers that split the
+// work themselves.
+void MatVecRows(const WeightMatrix& w, const float* x, float* y, size_t row_begin, size_t row_end);
 
 }  // namespace gemma

@@ -2,73 +2,122 @@
 
 #include <algorithm>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace gemma {
+namespace {
+
+// About 50-100 us of polling: long enough to bridge the gap between two kernel calls of
+// one decode step, short enough not to burn a core that others need when idle.
+constexpr int kSpinIterations = 4000;
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Spins until value != old (acquire), then sleeps in atomic::wait. Returns the new value.
+uint32_t AwaitChange(const std::atomic<uint32_t>& value, uint32_t old) {
+  for (int i = 0; i < kSpinIterations; ++i) {
+    const uint32_t now = value.load(std::memory_order_acquire);
+    if (now != old) return now;
+    CpuRelax();
+  }
+  for (;;) {
+    value.wait(old, std::memory_order_acquire);
+    const uint32_t now = value.load(std::memory_order_acquire);
+    if (now != old) return now;
+  }
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int threads) {
   const int n = std::max(1, threads);
+  workers_.reserve(static_cast<size_t>(n - 1));
   for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
 }
 
 ThreadPool::~ThreadPool() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
-  }
-  start_cv_.notify_all();
+  stop_ = true;
+  generation_.fetch_add(1, std::memory_order_release);
+  generation_.notify_all();
   for (std::thread& t : workers_) t.join();
 }
 
-void ThreadPool::WorkerLoop(int worker) {
-  size_t seen = 0;
-  for (;;) {
-    const std::function<void(int)>* job;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      job = job_;
-    }
-    (*job)(worker);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--pending_ == 0) done_cv_.notify_one();
-    }
+void ThreadPool::RunWorkerBody(int worker) {
+  try {
+    (*job_)(worker);
+  } catch (...) {
+    if (!error_claimed_.exchange(true)) error_ = std::current_exception();
   }
 }
 
-void ThreadPool::Run(const std::function<void(int)>& body) {
+void ThreadPool::WorkerLoop(int worker) {
+  uint32_t seen = 0;
+  for (;;) {
+    seen = AwaitChange(generation_, seen);
+    if (stop_) return;
+    RunWorkerBody(worker);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+  }
+}
+
+void ThreadPool::RunRef(FunctionRef<void(int)> body) {
   if (workers_.empty()) {
     body(0);
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    job_ = &body;
-    pending_ = static_cast<int>(workers_.size());
-    ++generation_;
+  job_ = &body;
+  error_claimed_.store(false, std::memory_order_relaxed);
+  error_ = nullptr;
+  pending_.store(static_cast<uint32_t>(workers_.size()), std::memory_order_relaxed);
+  // The release publishes job_ and pending_ to the workers that acquire the generation.
+  generation_.fetch_add(1, std::memory_order_release);
+  generation_.notify_all();  // a system call only if a worker is asleep
+
+  RunWorkerBody(0);
+
+  for (uint32_t left = pending_.load(std::memory_order_acquire); left != 0;) {
+    const uint32_t was = left;
+    left = AwaitChange(pending_, was);
   }
-  start_cv_.notify_all();
-  body(0);
-  std::unique_lock<std::mutex> lock(mutex_);
-  done_cv_.wait(lock, [&] { return pending_ == 0; });
+  job_ = nullptr;
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
-void ThreadPool::ParallelFor(size_t n, size_t align,
-                             const std::function<void(size_t, size_t, int)>& body) {
-  const size_t parts = static_cast<size_t>(size());
+void ThreadPool::Run(const std::function<void(int)>& body) { RunRef(body); }
+
+std::pair<size_t, size_t> ThreadPool::Chunk(size_t n, size_t align, size_t parts, size_t worker) {
   align = std::max<size_t>(align, 1);
   const size_t units = (n + align - 1) / align;
+  const size_t begin = std::min(n, units * worker / parts * align);
+  const size_t end = std::min(n, units * (worker + 1) / parts * align);
+  return {begin, end};
+}
+
+void ThreadPool::ParallelForRef(size_t n, size_t align,
+                                FunctionRef<void(size_t, size_t, int)> body) {
+  const size_t parts = static_cast<size_t>(size());
+  const size_t units = (n + std::max<size_t>(align, 1) - 1) / std::max<size_t>(align, 1);
   if (parts == 1 || units <= 1) {
     if (n > 0) body(0, n, 0);
     return;
   }
-  Run([&](int worker) {
-    const size_t w = static_cast<size_t>(worker);
-    const size_t begin = std::min(n, units * w / parts * align);
-    const size_t end = std::min(n, units * (w + 1) / parts * align);
+  RunRef([&](int worker) {
+    const auto [begin, end] = Chunk(n, align, parts, static_cast<size_t>(worker));
     if (begin < end) body(begin, end, worker);
   });
+}
+
+void ThreadPool::ParallelFor(size_t n, size_t align,
+                             const std::function<void(size_t, size_t, int)>& body) {
+  ParallelForRef(n, align, body);
 }
 
 }  // namespace gemma

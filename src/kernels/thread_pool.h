@@ -1,15 +1,46 @@
 // A persistent pool of worker threads: created once, reused for every kernel call, so no
 // thread is created per token. The calling thread takes part as worker 0.
+//
+// Decode makes ~150 kernel calls per token, so the hand-off must cost microseconds, not a
+// futex round trip: workers spin briefly on an atomic generation counter before they
+// sleep (std::atomic::wait), and the caller spins briefly before it sleeps on the count of
+// workers still busy. There is no lock on the hot path; each worker touches only the
+// generation counter and the pending count.
 #pragma once
 
-#include <condition_variable>
+#include <atomic>
 #include <cstddef>
+#include <exception>
 #include <functional>
-#include <mutex>
 #include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace gemma {
+
+// A non-owning reference to a callable (like std::function_ref of C++26): no allocation,
+// two pointers. The referenced callable must outlive the FunctionRef.
+template <typename Signature>
+class FunctionRef;
+
+template <typename R, typename... Args>
+class FunctionRef<R(Args...)> {
+ public:
+  template <typename F,
+            typename = std::enable_if_t<!std::is_same_v<std::remove_cvref_t<F>, FunctionRef>>>
+  FunctionRef(F&& f)  // NOLINT(google-explicit-constructor): meant to convert implicitly
+      : object_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
+        call_([](void* object, Args... args) -> R {
+          return (*static_cast<std::remove_reference_t<F>*>(object))(std::forward<Args>(args)...);
+        }) {}
+
+  R operator()(Args... args) const { return call_(object_, std::forward<Args>(args)...); }
+
+ private:
+  void* object_;
+  R (*call_)(void*, Args...);
+};
 
 class ThreadPool {
  public:
@@ -23,24 +54,36 @@ class ThreadPool {
 
   // Runs body(worker) once on each of the size() workers and waits for all of them. The
   // caller splits the work by worker index (static partitioning keeps each weight row on
-  // one core and needs no shared counter on the hot path).
+  // one core and needs no shared counter on the hot path). One caller at a time; body
+  // must not call Run on the same pool. An exception thrown by body on any worker is
+  // rethrown here after all workers finished.
   void Run(const std::function<void(int worker)>& body);
 
   // Splits [0, n) into size() contiguous chunks whose boundaries are multiples of `align`
   // and calls body(begin, end, worker) for each non-empty chunk.
   void ParallelFor(size_t n, size_t align, const std::function<void(size_t, size_t, int)>& body);
 
+  // The same two operations without std::function, so that a call allocates nothing
+  // (a lambda with several captures does not fit std::function's small buffer). The
+  // kernels use these.
+  void RunRef(FunctionRef<void(int worker)> body);
+  void ParallelForRef(size_t n, size_t align, FunctionRef<void(size_t, size_t, int)> body);
+
+  // The chunk [begin, end) that ParallelFor gives `worker` of `parts`.
+  static std::pair<size_t, size_t> Chunk(size_t n, size_t align, size_t parts, size_t worker);
+
  private:
   void WorkerLoop(int worker);
+  void RunWorkerBody(int worker);
 
   std::vector<std::thread> workers_;
-  std::mutex mutex_;
-  std::condition_variable start_cv_;
-  std::condition_variable done_cv_;
-  const std::function<void(int)>* job_ = nullptr;
-  size_t generation_ = 0;
-  int pending_ = 0;
-  bool stop_ = false;
+  FunctionRef<void(int)>* job_ = nullptr;  // valid while a Run is in flight
+  std::exception_ptr error_;               // first exception thrown by a worker
+  std::atomic<bool> error_claimed_{false};
+  bool stop_ = false;  // written before the last generation bump of the destructor
+  // Separate cache lines: workers poll generation_ and write pending_.
+  alignas(64) std::atomic<uint32_t> generation_{0};
+  alignas(64) std::atomic<uint32_t> pending_{0};
 };
 
 }  // namespace gemma
