@@ -1,0 +1,79 @@
+// Samplers over a logits span, as small composable steps (llama.cpp's sampler chain):
+// each step narrows or reshapes the candidate set, the last one picks an id. A seed makes
+// every random pick reproducible.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "sampling/candidates.h"
+
+namespace gemma {
+
+// A seeded generator with a uniform draw defined here (not by the standard library's
+// distributions, whose output may differ between implementations).
+class Rng {
+ public:
+  explicit Rng(uint64_t seed);
+  double Uniform();  // in [0, 1)
+
+ private:
+  uint64_t state_;
+};
+
+// One step of a chain. `history` holds the ids seen so far (prompt and generated).
+class SamplerStep {
+ public:
+  virtual ~SamplerStep() = default;
+  virtual void Apply(Candidates& candidates, std::span<const int32_t> history) = 0;
+};
+
+// Each factory validates its argument and throws Error(kInvalidArgument) naming it.
+// Divides logits of ids in the last `window` history ids by `penalty` when positive and
+// multiplies them when negative (the CTRL / Hugging Face rule); penalty >= 1 discourages.
+std::unique_ptr<SamplerStep> RepetitionPenalty(float penalty, size_t window);
+// Divides every logit by temperature (> 0).
+std::unique_ptr<SamplerStep> Temperature(float temperature);
+// Keeps the k most likely ids (k >= 1).
+std::unique_ptr<SamplerStep> TopK(size_t k);
+// Keeps the most likely ids whose probabilities first sum to at least p (0 < p <= 1).
+std::unique_ptr<SamplerStep> TopP(float p);
+// Keeps ids whose probability is at least p times the most likely one's (0 <= p <= 1).
+std::unique_ptr<SamplerStep> MinP(float p);
+
+enum class Pick : uint8_t { kGreedy, kRandom };
+
+// The steps in order, then the pick: greedy takes the largest logit (lower id on ties),
+// random draws from the softmax of what is left.
+class SamplerChain {
+ public:
+  SamplerChain(std::vector<std::unique_ptr<SamplerStep>> steps, Pick pick, uint64_t seed);
+
+  int32_t Sample(std::span<const float> logits, std::span<const int32_t> history);
+
+ private:
+  std::vector<std::unique_ptr<SamplerStep>> steps_;
+  Pick pick_;
+  Rng rng_;
+  Candidates candidates_;
+  std::vector<float> probabilities_;
+};
+
+struct SamplingOptions {
+  float temperature = 1.0f;     // 0 means greedy
+  size_t top_k = 0;             // 0: off
+  float top_p = 1.0f;           // 1: off
+  float min_p = 0.0f;           // 0: off
+  float repeat_penalty = 1.0f;  // 1: off
+  size_t repeat_window = 64;    // how many recent ids the penalty looks at
+  uint64_t seed = 0;
+};
+
+// repetition penalty -> temperature -> top-k -> top-p -> min-p -> pick (the order of
+// Hugging Face's logits warpers). temperature 0 gives greedy after the penalty.
+SamplerChain MakeSampler(const SamplingOptions& options);
+
+}  // namespace gemma

@@ -1,0 +1,145 @@
+// Samplers against hand-computed expectations. With logits {1, 2, 3, 4} the softmax is
+// e^i / (e + e^2 + e^3 + e^4) = {0.0321, 0.0871, 0.2369, 0.6439}.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "base/error.h"
+#include "sampling/sampler.h"
+
+namespace gemma {
+namespace {
+
+const std::vector<float> kLogits = {1.0f, 2.0f, 3.0f, 4.0f};
+
+std::vector<int32_t> Surviving(SamplerStep& step, std::vector<float> logits,
+                               std::span<const int32_t> history = {}) {
+  Candidates c;
+  c.Reset(logits);
+  step.Apply(c, history);
+  std::vector<int32_t> ids;
+  for (const Candidate& x : c.items) ids.push_back(x.id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+TEST(Greedy, TakesTheLargestLogitAndTheLowerIdOnTies) {
+  SamplerChain greedy = MakeSampler({.temperature = 0.0f});
+  EXPECT_EQ(greedy.Sample(kLogits, {}), 3);
+  const std::vector<float> tie = {0.5f, 7.0f, -1.0f, 7.0f};
+  EXPECT_EQ(greedy.Sample(tie, {}), 1);
+}
+
+TEST(TopK, KeepsTheKLargest) {
+  auto step = TopK(2);
+  EXPECT_EQ(Surviving(*step, kLogits), (std::vector<int32_t>{2, 3}));
+  EXPECT_EQ(Surviving(*TopK(10), kLogits), (std::vector<int32_t>{0, 1, 2, 3}));
+  EXPECT_THROW(TopK(0), Error);
+}
+
+TEST(TopP, KeepsTheSmallestPrefixReachingP) {
+  // 0.6439 < 0.6 is false: p = 0.6 keeps only id 3.
+  EXPECT_EQ(Surviving(*TopP(0.6f), kLogits), (std::vector<int32_t>{3}));
+  // 0.6439 < 0.7, 0.6439 + 0.2369 = 0.8808 >= 0.7: ids 2 and 3.
+  EXPECT_EQ(Surviving(*TopP(0.7f), kLogits), (std::vector<int32_t>{2, 3}));
+  // 0.8808 < 0.9, + 0.0871 = 0.9679: ids 1, 2, 3.
+  EXPECT_EQ(Surviving(*TopP(0.9f), kLogits), (std::vector<int32_t>{1, 2, 3}));
+  EXPECT_THROW(TopP(0.0f), Error);
+  EXPECT_THROW(TopP(1.5f), Error);
+}
+
+TEST(MinP, KeepsIdsWithinAFractionOfTheMostLikely) {
+  // Relative to p(3) = 0.6439: id 2 is e^-1 = 0.368, id 1 is e^-2 = 0.135, id 0 is 0.0498.
+  EXPECT_EQ(Surviving(*MinP(0.3f), kLogits), (std::vector<int32_t>{2, 3}));
+  EXPECT_EQ(Surviving(*MinP(0.1f), kLogits), (std::vector<int32_t>{1, 2, 3}));
+  EXPECT_EQ(Surviving(*MinP(0.4f), kLogits), (std::vector<int32_t>{3}));
+  EXPECT_THROW(MinP(-0.1f), Error);
+}
+
+TEST(Temperature, DividesLogits) {
+  Candidates c;
+  c.Reset(kLogits);
+  Temperature(0.5f)->Apply(c, {});
+  EXPECT_FLOAT_EQ(c.items[3].logit, 8.0f);
+  EXPECT_FLOAT_EQ(c.items[0].logit, 2.0f);
+  EXPECT_THROW(Temperature(0.0f), Error);
+  EXPECT_THROW(MakeSampler({.temperature = -1.0f}), Error);
+}
+
+TEST(RepetitionPenalty, DividesPositiveAndMultipliesNegativeLogitsOfSeenIds) {
+  const std::vector<float> logits = {2.0f, -2.0f, 3.0f, 1.0f};
+  const std::vector<int32_t> history = {0, 1, 0, 3};
+  Candidates c;
+  c.Reset(logits);
+  RepetitionPenalty(2.0f, 3)->Apply(c, history);  // window of 3: ids {1, 0, 3}
+  EXPECT_FLOAT_EQ(c.items[0].logit, 1.0f);
+  EXPECT_FLOAT_EQ(c.items[1].logit, -4.0f);
+  EXPECT_FLOAT_EQ(c.items[2].logit, 3.0f);  // not seen
+  EXPECT_FLOAT_EQ(c.items[3].logit, 0.5f);
+  // In a chain: once id 0 has been seen, its 3 becomes 1.5 and id 1 (2) wins.
+  SamplerChain greedy = MakeSampler({.temperature = 0.0f, .repeat_penalty = 2.0f});
+  const std::vector<float> tied = {3.0f, 2.0f};
+  EXPECT_EQ(greedy.Sample(tied, std::vector<int32_t>{}), 0);
+  EXPECT_EQ(greedy.Sample(tied, std::vector<int32_t>{0}), 1);  // 3 / 2 = 1.5 < 2
+}
+
+// Frequencies of 40,000 draws from softmax(log{0.1, 0.2, 0.7}) lie within 5 standard
+// deviations (sqrt(p (1 - p) / n) <= 0.0023) of the probabilities.
+TEST(RandomPick, FollowsTheSoftmaxDistribution) {
+  const std::vector<float> logits = {std::log(0.1f), std::log(0.2f), std::log(0.7f)};
+  SamplerChain sampler = MakeSampler({.temperature = 1.0f, .seed = 1234});
+  std::vector<int> counts(3);
+  const int n = 40000;
+  for (int i = 0; i < n; ++i) ++counts[sampler.Sample(logits, {})];
+  const double expected[] = {0.1, 0.2, 0.7};
+  for (int id = 0; id < 3; ++id) {
+    const double sigma = std::sqrt(expected[id] * (1 - expected[id]) / n);
+    EXPECT_NEAR(counts[id] / double(n), expected[id], 5 * sigma) << "id " << id;
+  }
+}
+
+TEST(RandomPick, TemperatureSharpensTheDistribution) {
+  // At temperature 0.5, probabilities go as p^2: {0.01, 0.04, 0.49} / 0.54.
+  const std::vector<float> logits = {std::log(0.1f), std::log(0.2f), std::log(0.7f)};
+  SamplerChain sampler = MakeSampler({.temperature = 0.5f, .seed = 99});
+  std::vector<int> counts(3);
+  const int n = 40000;
+  for (int i = 0; i < n; ++i) ++counts[sampler.Sample(logits, {})];
+  const double expected[] = {0.01 / 0.54, 0.04 / 0.54, 0.49 / 0.54};
+  for (int id = 0; id < 3; ++id) {
+    const double sigma = std::sqrt(expected[id] * (1 - expected[id]) / n);
+    EXPECT_NEAR(counts[id] / double(n), expected[id], 5 * sigma) << "id " << id;
+  }
+}
+
+TEST(RandomPick, TopKOneIsGreedyWhateverTheSeed) {
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    SamplerChain sampler = MakeSampler({.temperature = 1.5f, .top_k = 1, .seed = seed});
+    EXPECT_EQ(sampler.Sample(kLogits, {}), 3);
+  }
+}
+
+TEST(RandomPick, TheSameSeedGivesTheSameSequenceAndAnotherSeedAnother) {
+  std::vector<float> logits(50);
+  for (size_t i = 0; i < logits.size(); ++i) logits[i] = std::sin(float(i));
+  auto draw = [&](uint64_t seed) {
+    SamplerChain sampler = MakeSampler({.temperature = 1.0f, .top_p = 0.95f, .seed = seed});
+    std::vector<int32_t> ids;
+    for (int i = 0; i < 64; ++i) ids.push_back(sampler.Sample(logits, {}));
+    return ids;
+  };
+  EXPECT_EQ(draw(7), draw(7));
+  EXPECT_NE(draw(7), draw(8));
+}
+
+TEST(RandomPick, NeverPicksWhatTheStepsRemoved) {
+  SamplerChain sampler = MakeSampler({.temperature = 1.0f, .min_p = 0.3f, .seed = 5});
+  for (int i = 0; i < 2000; ++i) {
+    const int32_t id = sampler.Sample(kLogits, {});
+    EXPECT_TRUE(id == 2 || id == 3) << id;
+  }
+}
+
+}  // namespace
+}  // namespace gemma
