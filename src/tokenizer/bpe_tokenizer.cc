@@ -1,0 +1,241 @@
+#include "tokenizer/bpe_tokenizer.h"
+
+#include <algorithm>
+#include <functional>
+#include <utility>
+
+#include "base/error.h"
+#include "tokenizer/pieces.h"
+#include "tokenizer/utf8.h"
+
+namespace gemma {
+
+// One symbol of the word being merged: a doubly linked list over a vector, so merging is
+// O(1) and symbols never move. A merged symbol keeps the left index; the right one dies.
+struct BpeTokenizer::Symbol {
+  int32_t id;       // >= 0 a piece; kUnknown: a character not in the vocabulary; kDead: merged
+  int32_t prev;     // -1 at the start
+  int32_t next;     // -1 at the end
+  uint32_t start;   // byte offset of the symbol in the word (for the byte fallback)
+  uint32_t length;  // bytes
+};
+constexpr int32_t kUnknown = -1;
+constexpr int32_t kDead = -2;
+
+// A possible merge of symbol `left` with its right neighbour, queued by (rank, left) so the
+// lowest rank wins and ties go to the leftmost pair. Entries are never removed when a merge
+// elsewhere makes them stale; they are checked when popped (lazy invalidation): stale when
+// either side's id changed, which is the case exactly when one of them took part in a merge.
+struct BpeTokenizer::Candidate {
+  uint64_t order;  // (rank << 32) | left index
+  int32_t left_id;
+  int32_t right_id;
+  bool operator>(const Candidate& other) const { return order > other.order; }
+};
+
+struct BpeTokenizer::Scratch {
+  std::vector<Symbol> symbols;
+  std::vector<Candidate> queue;  // a min-heap on order
+};
+
+BpeTokenizer::BpeTokenizer(BpeModel model)
+    : pieces_(std::move(model.pieces)),
+      merges_(model.merges),
+      added_tokens_(model.added_tokens),
+      byte_fallback_(model.byte_fallback),
+      unk_id_(model.unk_id),
+      bos_id_(model.bos_id),
+      eos_id_(model.eos_id) {
+  const int32_t vocab = vocab_size();
+  const auto check = [&](int32_t id, const char* what) {
+    if (id < -1 || id >= vocab) {
+      Fail(ErrorCode::kInvalidArgument, "BPE tokenizer: ", what, " id ", id,
+           " is outside the vocabulary of ", vocab, " pieces");
+    }
+  };
+  check(unk_id_, "<unk>");
+  check(bos_id_, "<bos>");
+  check(eos_id_, "<eos>");
+  for (const MergeTable::Rule& rule : model.merges) {
+    check(rule.left, "merge");
+    check(rule.right, "merge");
+    check(rule.merged, "merge");
+  }
+  for (const AddedToken& token : model.added_tokens) check(token.id, "added token");
+
+  decoded_text_.reserve(pieces_.size());
+  byte_value_.reserve(pieces_.size());
+  id_of_piece_.reserve(pieces_.size());
+  ascii_id_.fill(-1);
+  bmp_id_.assign(0x10000, -1);
+  byte_id_.fill(-1);
+  for (int32_t id = 0; id < vocab; ++id) {
+    const std::string& piece = pieces_[id];
+    decoded_text_.push_back(DecodedPieceText(piece));
+    const int byte = ParseBytePiece(piece);
+    byte_value_.push_back(static_cast<int16_t>(byte));
+    if (byte >= 0 && byte_id_[byte] < 0) byte_id_[byte] = id;
+    id_of_piece_.emplace(piece, id);  // the first id wins if a piece repeats
+    if (piece.empty()) continue;
+    const utf8::Scan scan = utf8::ScanAt(piece, 0);
+    if (scan.status != utf8::ScanStatus::kValid || scan.length != piece.size()) continue;
+    const char32_t c = scan.code_point;
+    int32_t& slot = c < 0x80      ? ascii_id_[c]
+                    : c < 0x10000 ? bmp_id_[c]
+                                  : astral_id_.try_emplace(c, -1).first->second;
+    if (slot < 0) slot = id;
+  }
+  if (model.space_to_underline) {
+    // The normalizer turns ' ' into '▁' before BPE; doing it in the lookup table saves
+    // rewriting the text.
+    ascii_id_[' '] = bmp_id_[kUnderlineCodePoint];
+  }
+}
+
+std::string_view BpeTokenizer::Piece(int32_t id) const {
+  CheckId(id);
+  return pieces_[id];
+}
+
+int32_t BpeTokenizer::PieceToId(std::string_view piece) const {
+  const auto it = id_of_piece_.find(piece);
+  return it == id_of_piece_.end() ? -1 : it->second;
+}
+
+int BpeTokenizer::ByteValue(int32_t id) const {
+  CheckId(id);
+  return byte_value_[id];
+}
+
+std::string_view BpeTokenizer::DecodedText(int32_t id) const {
+  CheckId(id);
+  return decoded_text_[id];
+}
+
+int32_t BpeTokenizer::CodePointId(char32_t c) const {
+  if (c < 0x80) return ascii_id_[c];
+  if (c < 0x10000) return bmp_id_[c];
+  const auto it = astral_id_.find(c);
+  return it == astral_id_.end() ? -1 : it->second;
+}
+
+std::vector<int32_t> BpeTokenizer::Encode(std::string_view text, bool add_bos) const {
+  std::string sanitized;
+  if (!utf8::IsValid(text)) {
+    sanitized = utf8::Sanitize(text);
+    text = sanitized;
+  }
+  std::vector<int32_t> ids;
+  ids.reserve(text.size() / 4 + 2);
+  if (add_bos) ids.push_back(bos_id_);
+
+  // Added tokens first (rule 1): each stretch of text between them is one BPE word. A match
+  // never starts inside a character: added tokens are valid UTF-8, so they start with a lead
+  // byte, and the text is valid UTF-8 by now.
+  Scratch scratch;
+  size_t word_start = 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const AddedTokenMatcher::Match match = added_tokens_.LongestAt(text, pos);
+    if (match.length == 0) {
+      ++pos;
+      continue;
+    }
+    EncodeWord(text.substr(word_start, pos - word_start), scratch, ids);
+    ids.push_back(match.id);
+    pos += match.length;
+    word_start = pos;
+  }
+  EncodeWord(text.substr(word_start), scratch, ids);
+  return ids;
+}
+
+void BpeTokenizer::EncodeWord(std::string_view word, Scratch& scratch,
+                              std::vector<int32_t>& ids) const {
+  if (word.empty()) return;
+  // symbols: (characters of word,)
+  std::vector<Symbol>& symbols = scratch.symbols;
+  symbols.clear();
+  for (size_t pos = 0; pos < word.size();) {
+    const uint8_t lead = static_cast<uint8_t>(word[pos]);
+    int32_t id;
+    size_t length;
+    if (lead < 0x80) {
+      id = ascii_id_[lead];
+      length = 1;
+    } else {
+      const utf8::Scan scan = utf8::ScanAt(word, pos);  // valid: Encode sanitized the text
+      id = CodePointId(scan.code_point);
+      length = scan.length;
+    }
+    const int32_t index = static_cast<int32_t>(symbols.size());
+    symbols.push_back({id < 0 ? kUnknown : id, index - 1, index + 1, static_cast<uint32_t>(pos),
+                       static_cast<uint32_t>(length)});
+    pos += length;
+  }
+  symbols.back().next = -1;
+
+  std::vector<Candidate>& queue = scratch.queue;
+  queue.clear();
+  const auto consider = [&](int32_t left) {
+    const int32_t right = symbols[left].next;
+    if (right < 0) return;
+    const int32_t left_id = symbols[left].id;
+    const int32_t right_id = symbols[right].id;
+    if (left_id < 0 || right_id < 0) return;  // unknown characters never merge
+    const uint32_t rank = merges_.RankOf(left_id, right_id);
+    if (rank == MergeTable::kNoMerge) return;
+    queue.push_back(
+        {(static_cast<uint64_t>(rank) << 32) | static_cast<uint32_t>(left), left_id, right_id});
+    std::push_heap(queue.begin(), queue.end(), std::greater<>());
+  };
+  for (int32_t i = 0; i + 1 < static_cast<int32_t>(symbols.size()); ++i) consider(i);
+
+  while (!queue.empty()) {
+    std::pop_heap(queue.begin(), queue.end(), std::greater<>());
+    const Candidate candidate = queue.back();
+    queue.pop_back();
+    const int32_t left = static_cast<int32_t>(candidate.order & 0xFFFFFFFFu);
+    Symbol& merged = symbols[left];
+    if (merged.id != candidate.left_id) continue;  // stale: left merged since (or died)
+    const int32_t right = merged.next;
+    if (right < 0 || symbols[right].id != candidate.right_id) continue;  // stale
+
+    merged.id = merges_.MergedId(static_cast<uint32_t>(candidate.order >> 32));
+    merged.length += symbols[right].length;
+    merged.next = symbols[right].next;
+    if (merged.next >= 0) symbols[merged.next].prev = left;
+    symbols[right].id = kDead;
+    if (merged.prev >= 0) consider(merged.prev);
+    consider(left);
+  }
+
+  // Rule 4: a final piece that is not in the vocabulary (only ever an unknown character,
+  // since merges only produce pieces) becomes its UTF-8 bytes.
+  bool last_was_unk = false;
+  for (int32_t s = 0; s >= 0; s = symbols[s].next) {
+    const Symbol& symbol = symbols[s];
+    if (symbol.id >= 0) {
+      ids.push_back(symbol.id);
+      last_was_unk = false;
+      continue;
+    }
+    const std::string_view character = word.substr(symbol.start, symbol.length);
+    const bool has_all_bytes =
+        byte_fallback_ && std::all_of(character.begin(), character.end(), [&](char c) {
+          return byte_id_[static_cast<uint8_t>(c)] >= 0;
+        });
+    if (has_all_bytes) {
+      for (const char c : character) ids.push_back(byte_id_[static_cast<uint8_t>(c)]);
+      last_was_unk = false;
+    } else if (unk_id_ < 0) {
+      Fail(ErrorCode::kUnsupported, "BPE tokenizer: character '", character,
+           "' is not in the vocabulary, which has neither byte pieces for it nor <unk>");
+    } else if (!last_was_unk) {  // consecutive unknowns fuse into one <unk> (fuse_unk)
+      ids.push_back(unk_id_);
+      last_was_unk = true;
+    }
+  }
+}
+
+}  // namespace gemma

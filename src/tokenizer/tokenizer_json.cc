@@ -1,0 +1,253 @@
+#include "tokenizer/tokenizer_json.h"
+
+#include <simdjson.h>
+
+#include <filesystem>
+#include <unordered_map>
+#include <utility>
+
+#include "base/error.h"
+#include "tokenizer/pieces.h"
+
+namespace gemma {
+namespace {
+
+using simdjson::ondemand::json_type;
+using simdjson::ondemand::object;
+using simdjson::ondemand::value;
+
+bool IsNull(value v) { return v.type() == json_type::null; }
+
+std::string_view StringField(object obj, std::string_view key) {
+  for (auto field : obj) {
+    if (field.unescaped_key().value() == key) return field.value().get_string().value();
+  }
+  return {};
+}
+
+// Gemma's normalizer is exactly Replace(String " ", "▁"); returns whether it is present.
+bool ReadNormalizer(value normalizer, const std::string& name) {
+  if (IsNull(normalizer)) return false;
+  std::string type, pattern, content;
+  for (auto field : normalizer.get_object()) {
+    const std::string_view key = field.unescaped_key().value();
+    if (key == "type") {
+      type = std::string(field.value().get_string().value());
+    } else if (key == "pattern") {
+      pattern = std::string(StringField(field.value().get_object(), "String"));
+    } else if (key == "content") {
+      content = std::string(field.value().get_string().value());
+    }
+  }
+  if (type != "Replace" || pattern != " " || content != kUnderline) {
+    Fail(ErrorCode::kUnsupported, name, ": normalizer ", type, " '", pattern, "' -> '", content,
+         "' is not supported (gemma-rt reads Gemma's Replace ' ' -> '▁' only)");
+  }
+  return true;
+}
+
+struct RawModel {
+  std::vector<std::string> pieces;
+  std::vector<std::pair<std::string, std::string>> merges;  // piece strings, by rank
+  std::string unk_token;
+  bool byte_fallback = false;
+};
+
+void ReadVocab(object vocab, const std::string& name, RawModel& raw) {
+  std::vector<bool> seen;
+  size_t count = 0;
+  for (auto field : vocab) {
+    const std::string_view piece = field.unescaped_key().value();
+    const int64_t id = field.value().get_int64().value();
+    if (id < 0 || id > (int64_t{1} << 24)) {
+      Fail(ErrorCode::kFormat, name, ": model.vocab id ", id, " of '", piece, "' is out of range");
+    }
+    if (static_cast<size_t>(id) >= raw.pieces.size()) {
+      raw.pieces.resize(id + 1);
+      seen.resize(id + 1);
+    }
+    if (seen[id]) Fail(ErrorCode::kFormat, name, ": model.vocab has id ", id, " twice");
+    seen[id] = true;
+    raw.pieces[id] = std::string(piece);
+    ++count;
+  }
+  if (count != raw.pieces.size()) {
+    Fail(ErrorCode::kFormat, name, ": model.vocab has ", count, " entries but ids up to ",
+         raw.pieces.size() - 1, "; ids must be 0..n-1 without gaps");
+  }
+}
+
+void ReadMerges(simdjson::ondemand::array merges, const std::string& name, RawModel& raw) {
+  for (auto merge : merges) {
+    if (merge.type() == json_type::string) {  // "left right"
+      const std::string_view text = merge.get_string().value();
+      const size_t space = text.find(' ');
+      if (space == std::string_view::npos || text.find(' ', space + 1) != std::string_view::npos) {
+        Fail(ErrorCode::kFormat, name, ": merge ", raw.merges.size(), " '", text,
+             "' is not two pieces separated by one space");
+      }
+      raw.merges.emplace_back(text.substr(0, space), text.substr(space + 1));
+    } else {  // ["left", "right"] (newer tokenizers versions)
+      std::vector<std::string> parts;
+      for (auto part : merge.get_array()) parts.emplace_back(part.get_string().value());
+      if (parts.size() != 2) {
+        Fail(ErrorCode::kFormat, name, ": merge ", raw.merges.size(), " has ", parts.size(),
+             " parts, expected 2");
+      }
+      raw.merges.emplace_back(std::move(parts[0]), std::move(parts[1]));
+    }
+  }
+}
+
+void ReadModel(object model, const std::string& name, RawModel& raw) {
+  std::string type;
+  for (auto field : model) {
+    const std::string_view key = field.unescaped_key().value();
+    value v = field.value();
+    if (key == "type") {
+      type = std::string(v.get_string().value());
+    } else if (key == "vocab") {
+      ReadVocab(v.get_object(), name, raw);
+    } else if (key == "merges") {
+      ReadMerges(v.get_array(), name, raw);
+    } else if (key == "byte_fallback") {
+      raw.byte_fallback = v.get_bool().value();
+    } else if (key == "unk_token") {
+      if (!IsNull(v)) raw.unk_token = std::string(v.get_string().value());
+    } else if (key == "continuing_subword_prefix" || key == "end_of_word_suffix") {
+      if (!IsNull(v) && !v.get_string().value().empty()) {
+        Fail(ErrorCode::kUnsupported, name, ": model.", key, " is not supported");
+      }
+    } else if (key == "ignore_merges") {
+      if (v.get_bool().value()) {
+        Fail(ErrorCode::kUnsupported, name, ": model.ignore_merges true is not supported");
+      }
+    }
+  }
+  if (type != "BPE") {
+    Fail(ErrorCode::kUnsupported, name, ": model.type is '", type, "'; gemma-rt reads BPE only");
+  }
+}
+
+std::vector<AddedToken> ReadAddedTokens(simdjson::ondemand::array tokens, const std::string& name) {
+  std::vector<AddedToken> out;
+  for (auto token : tokens) {
+    AddedToken added{.text = {}, .id = -1};
+    for (auto field : token.get_object()) {
+      const std::string_view key = field.unescaped_key().value();
+      value v = field.value();
+      if (key == "id") {
+        added.id = static_cast<int32_t>(v.get_int64().value());
+      } else if (key == "content") {
+        added.text = std::string(v.get_string().value());
+      } else if (key == "lstrip" || key == "rstrip" || key == "single_word" ||
+                 key == "normalized") {
+        // Gemma sets all four to false; honouring them would change where tokens match.
+        if (v.get_bool().value()) {
+          Fail(ErrorCode::kUnsupported, name, ": added token ", added.id, " sets '", key,
+               "', which gemma-rt does not support");
+        }
+      }
+    }
+    if (added.id < 0) Fail(ErrorCode::kFormat, name, ": an added token has no id");
+    out.push_back(std::move(added));
+  }
+  return out;
+}
+
+BpeModel Assemble(RawModel raw, std::vector<AddedToken> added, bool space_to_underline,
+                  const std::string& name) {
+  if (raw.pieces.empty()) Fail(ErrorCode::kFormat, name, ": model.vocab is missing or empty");
+  BpeModel model;
+  model.space_to_underline = space_to_underline;
+  model.byte_fallback = raw.byte_fallback;
+  model.added_tokens = std::move(added);
+  for (const AddedToken& token : model.added_tokens) {
+    if (token.id >= static_cast<int32_t>(raw.pieces.size())) {
+      Fail(ErrorCode::kFormat, name, ": added token '", token.text, "' has id ", token.id,
+           " past the vocabulary of ", raw.pieces.size());
+    }
+  }
+
+  // Resolve merges to ids. The map holds views into raw.pieces, which stays put from here on.
+  std::unordered_map<std::string_view, int32_t> id_of;
+  id_of.reserve(raw.pieces.size());
+  for (size_t id = 0; id < raw.pieces.size(); ++id) id_of.emplace(raw.pieces[id], id);
+  const auto find = [&](std::string_view piece, size_t rank) {
+    const auto it = id_of.find(piece);
+    if (it == id_of.end()) {
+      Fail(ErrorCode::kFormat, name, ": merge ", rank, " uses '", piece,
+           "', which is not in model.vocab");
+    }
+    return it->second;
+  };
+  model.merges.reserve(raw.merges.size());
+  std::string joined;
+  for (size_t rank = 0; rank < raw.merges.size(); ++rank) {
+    const auto& [left, right] = raw.merges[rank];
+    joined.assign(left).append(right);
+    model.merges.push_back({find(left, rank), find(right, rank), find(joined, rank)});
+  }
+  const auto special = [&](std::string_view piece) {
+    const auto it = id_of.find(piece);
+    return it == id_of.end() ? -1 : it->second;
+  };
+  model.unk_id = raw.unk_token.empty() ? -1 : special(raw.unk_token);
+  model.bos_id = special("<bos>");
+  model.eos_id = special("<eos>");
+  if (model.bos_id < 0 || model.eos_id < 0) {
+    Fail(ErrorCode::kFormat, name, ": the vocabulary has no <bos> or no <eos> piece");
+  }
+  model.pieces = std::move(raw.pieces);
+  return model;
+}
+
+BpeModel ParsePadded(simdjson::padded_string_view json, const std::string& name) {
+  RawModel raw;
+  std::vector<AddedToken> added;
+  bool space_to_underline = false;
+  bool has_model = false;
+  try {
+    simdjson::ondemand::parser parser;
+    auto doc = parser.iterate(json);
+    for (auto field : doc.get_object()) {
+      const std::string_view key = field.unescaped_key().value();
+      value v = field.value();
+      if (key == "model") {
+        ReadModel(v.get_object(), name, raw);
+        has_model = true;
+      } else if (key == "added_tokens") {
+        if (!IsNull(v)) added = ReadAddedTokens(v.get_array(), name);
+      } else if (key == "normalizer") {
+        space_to_underline = ReadNormalizer(v, name);
+      } else if (key == "pre_tokenizer") {
+        if (!IsNull(v)) {
+          Fail(ErrorCode::kUnsupported, name,
+               ": has a pre_tokenizer; gemma-rt reads Gemma's tokenizer.json, which has none");
+        }
+      }
+    }
+  } catch (const simdjson::simdjson_error& e) {
+    Fail(ErrorCode::kFormat, name, ": not a valid tokenizer.json (", e.what(), ")");
+  }
+  if (!has_model) Fail(ErrorCode::kFormat, name, ": not a tokenizer.json (no \"model\" object)");
+  return Assemble(std::move(raw), std::move(added), space_to_underline, name);
+}
+
+}  // namespace
+
+BpeModel ParseTokenizerJson(std::string_view json, const std::string& name) {
+  const simdjson::padded_string padded(json);  // simdjson reads past the end in blocks
+  return ParsePadded(padded, name);
+}
+
+BpeModel ReadTokenizerJson(const std::string& path) {
+  if (!std::filesystem::exists(path)) Fail(ErrorCode::kNotFound, path, ": no such file");
+  simdjson::padded_string json;
+  if (simdjson::padded_string::load(path).get(json) != simdjson::SUCCESS) {
+    Fail(ErrorCode::kIo, path, ": cannot read the file");
+  }
+  return ParsePadded(json, path);
+}
+
+}  // namespace gemma
