@@ -1,6 +1,7 @@
 #include "io/safetensors.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -75,8 +76,8 @@ SafetensorsEntry ParseEntry(const std::string& name, const Json& info, const std
   }
   const uint64_t expected = elements * Traits(entry.dtype).block_bytes;
   if (entry.end - entry.begin != expected) {
-    Fail(ErrorCode::kFormat, where, ": data_offsets cover ", entry.end - entry.begin,
-         " bytes but ", dtype, " ", ShapeToString(entry.shape), " needs ", expected);
+    Fail(ErrorCode::kFormat, where, ": data_offsets cover ", entry.end - entry.begin, " bytes but ",
+         dtype, " ", ShapeToString(entry.shape), " needs ", expected);
   }
   return entry;
 }
@@ -95,8 +96,8 @@ SafetensorsHeader ParseSafetensorsHeader(std::span<const std::byte> file,
          kMaxSafetensorsHeaderBytes, "-byte limit (corrupt or not a safetensors file)");
   }
   if (header_len > file.size() - 8) {
-    Fail(ErrorCode::kFormat, origin, ": truncated: header length ", header_len,
-         " but only ", file.size() - 8, " bytes follow");
+    Fail(ErrorCode::kFormat, origin, ": truncated: header length ", header_len, " but only ",
+         file.size() - 8, " bytes follow");
   }
   const char* text = reinterpret_cast<const char*>(file.data() + 8);
   Json json = Json::parse(text, text + header_len, nullptr, /*allow_exceptions=*/false);
@@ -132,8 +133,8 @@ SafetensorsHeader ParseSafetensorsHeader(std::span<const std::byte> file,
            "' data_offsets end at ", t.end, " but the data section has ", data_size, " bytes");
     }
     if (i > 0 && t.begin < header.tensors[i - 1].end) {
-      Fail(ErrorCode::kFormat, origin, ": tensors '", header.tensors[i - 1].name, "' and '",
-           t.name, "' overlap");
+      Fail(ErrorCode::kFormat, origin, ": tensors '", header.tensors[i - 1].name, "' and '", t.name,
+           "' overlap");
     }
   }
   return header;
@@ -143,6 +144,25 @@ SafetensorsFile SafetensorsFile::Open(const std::string& path) {
   SafetensorsFile file;
   file.file_ = MappedFile::Open(path);
   file.header_ = ParseSafetensorsHeader(file.file_.bytes(), path);
+  auto first_misaligned = [&](const std::byte* data) -> const SafetensorsEntry* {
+    for (const SafetensorsEntry& t : file.header_.tensors) {
+      if (t.begin != t.end &&
+          reinterpret_cast<uintptr_t>(data + t.begin) % Traits(t.dtype).block_bytes != 0) {
+        return &t;
+      }
+    }
+    return nullptr;
+  };
+  if (first_misaligned(file.data().data()) != nullptr) {
+    const std::span<const std::byte> data = file.data();
+    file.aligned_copy_.resize((data.size() + 7) / 8);
+    std::memcpy(file.aligned_copy_.data(), data.data(), data.size());
+    if (const SafetensorsEntry* t = first_misaligned(file.data().data())) {
+      Fail(ErrorCode::kFormat, path, ": tensor '", t->name, "' starts at data offset ", t->begin,
+           ", which is not aligned to its ", Traits(t->dtype).block_bytes,
+           "-byte elements (re-save the file with the safetensors library)");
+    }
+  }
   for (size_t i = 0; i < file.header_.tensors.size(); ++i) {
     file.index_[file.header_.tensors[i].name] = i;
   }
@@ -154,11 +174,19 @@ const SafetensorsEntry* SafetensorsFile::Find(const std::string& name) const {
   return it == index_.end() ? nullptr : &header_.tensors[it->second];
 }
 
+std::span<const std::byte> SafetensorsFile::data() const {
+  const size_t size = file_.size() - header_.data_start;
+  if (!aligned_copy_.empty()) {
+    return {reinterpret_cast<const std::byte*>(aligned_copy_.data()), size};
+  }
+  return file_.bytes().subspan(header_.data_start, size);
+}
+
 TensorView SafetensorsFile::View(const SafetensorsEntry& entry) const {
   return TensorView{
       .dtype = entry.dtype,
       .shape = entry.shape,
-      .bytes = file_.bytes().subspan(header_.data_start + entry.begin, entry.end - entry.begin),
+      .bytes = data().subspan(entry.begin, entry.end - entry.begin),
   };
 }
 

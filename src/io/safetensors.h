@@ -35,9 +35,13 @@ struct SafetensorsHeader {
 
 // Parses and validates the header of a complete file image. `origin` names the file in
 // error messages. Throws Error(kFormat / kUnsupported).
-SafetensorsHeader ParseSafetensorsHeader(std::span<const std::byte> file, const std::string& origin);
+SafetensorsHeader ParseSafetensorsHeader(std::span<const std::byte> file,
+                                         const std::string& origin);
 
-// One mapped .safetensors file.
+// One mapped .safetensors file. Views point into the mapping (zero copy). A well-formed
+// file's data starts 8-aligned; a file from an old writer whose header was not padded has
+// its data section copied once to aligned memory, so no kernel ever sees a misaligned
+// float*. A tensor misaligned within the data section itself is refused.
 class SafetensorsFile {
  public:
   static SafetensorsFile Open(const std::string& path);
@@ -50,8 +54,11 @@ class SafetensorsFile {
   TensorView View(const SafetensorsEntry& entry) const;
 
  private:
+  std::span<const std::byte> data() const;  // the data section, aligned
+
   MappedFile file_;
   SafetensorsHeader header_;
+  std::vector<uint64_t> aligned_copy_;  // only for files whose data is not aligned
   std::map<std::string, size_t> index_;
 };
 
