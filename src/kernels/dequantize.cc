@@ -1,11 +1,11 @@
 #include <cstring>
 
 #include "base/error.h"
+#include "kernels/quant/dequantize_blocks.h"
 #include "kernels/weight_matrix.h"
 
 namespace gemma {
 
-// Plain types here; block-quantized types are added with the GGUF block formats.
 void DequantizeRow(const WeightMatrix& w, size_t r, float* out) {
   const std::byte* row = w.row(r);
   switch (w.dtype) {
@@ -26,9 +26,12 @@ void DequantizeRow(const WeightMatrix& w, size_t r, float* out) {
         out[c] = F16ToF32(bits);
       }
       return;
+    case DType::kCount:
+      Fail(ErrorCode::kInternal, "DequantizeRow: invalid dtype");
     default:
-      Fail(ErrorCode::kUnsupported, "DequantizeRow: dtype ", DTypeName(w.dtype),
-           " not implemented yet");
+      // Block types: bit-exact with ggml's dequantizers (kernels/quant/dequantize_blocks.cc).
+      quant::DequantizeBlocks(w.dtype, row, out, w.cols);
+      return;
   }
 }
 
