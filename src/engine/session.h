@@ -1,0 +1,56 @@
+// A conversation's state on a loaded model: its KV cache, its activation buffers and the
+// ids seen so far. Several sessions can share one ModelWeights (read-only) without
+// interfering; a session is used from one thread at a time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "kernels/thread_pool.h"
+#include "model/forward.h"
+#include "model/kv_cache.h"
+#include "model/weights.h"
+
+namespace gemma {
+
+struct SessionOptions {
+  // Positions the KV cache holds; 0 means the model's max_position_embeddings (the cache's
+  // pages are touched only as positions are used, see KVCache).
+  size_t context = 0;
+  // Tokens per batched forward call during prefill: bounds the activation buffers
+  // (gemma-2b: about 0.25 MB per token, mostly the two [tokens, 16384] feed-forward rows).
+  size_t prefill_chunk = 128;
+};
+
+class Session {
+ public:
+  // `weights` and `pool` must outlive the session.
+  Session(const ModelWeights& weights, ThreadPool& pool, const SessionOptions& options = {});
+
+  // Runs `ids` through the model at the next positions (prefill: batched, in chunks of
+  // prefill_chunk; one id: a decode step). Afterwards logits() belongs to the last id.
+  // Every id and the context are checked first: on error nothing changes.
+  void Append(std::span<const int32_t> ids, const LayerObserver* observer = nullptr);
+
+  std::span<const float> logits() const;              // [vocab]; empty before any Append
+  size_t position() const { return tokens_.size(); }  // positions filled in the cache
+  size_t context() const { return cache_.capacity(); }
+  const std::vector<int32_t>& tokens() const { return tokens_; }  // every id appended
+  const ModelWeights& weights() const { return weights_; }
+
+  // Forgets everything (the cache is overwritten from position 0 on).
+  void Reset();
+
+ private:
+  const ModelWeights& weights_;
+  ThreadPool& pool_;
+  KVCache cache_;
+  ForwardScratch scratch_;
+  std::vector<int32_t> tokens_;
+  std::vector<float> logits_;  // [vocab]
+  bool has_logits_ = false;
+};
+
+}  // namespace gemma
