@@ -148,9 +148,7 @@ TEST(StopStrings, HoldsBackPossibleStartsAndCutsAtTheMatch) {
   EXPECT_EQ(m.Push("N").text, "");
   const StopStringMatcher::Result r = m.Push("Dless");
   EXPECT_TRUE(r.stopped);
-  EXPECT_EQ(r.text,
-            "EN"
-            "");  // held "EN", then "END" matched: nothing of it is emitted
+  EXPECT_EQ(r.text, "");  // "EN" was held back, and "END" is never emitted
 }
 
 TEST(StopStrings, ReleasesHeldTextWhenItStopsMatching) {
