@@ -13,8 +13,15 @@ void RMSNorm(const float* x, const float* scale, size_t n, float eps, float* out
 // out[i] = gelu_tanh(gate[i]) * up[i] (GeGLU with the tanh approximation). out may alias.
 void GeluTanhMul(const float* gate, const float* up, size_t n, float* out);
 
-// Rotate-half RoPE of `heads` vectors of head_dim at `position` (see ref::RoPE).
+// Rotate-half RoPE of `heads` vectors of head_dim at `position` (see ref::RoPE). Bit for
+// bit the reference's float32 result. head_dim <= kMaxRoPEHeadDim.
 void RoPE(float* x, size_t heads, size_t head_dim, size_t position, float theta);
+constexpr size_t kMaxRoPEHeadDim = 1024;
+
+// The cos and sin of RoPE's head_dim / 2 angles at `position`, computed exactly as
+// ref::RoPE does (angle = float(position) * inv_freq, inv_freq = 1 / theta^(2i/d) in
+// float32). cos, sin: [head_dim / 2].
+void RoPEAngles(size_t head_dim, size_t position, float theta, float* cos, float* sin);
 
 // In-place numerically stable softmax.
 void Softmax(float* x, size_t n);
