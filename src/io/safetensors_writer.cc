@@ -142,6 +142,28 @@ void WriteSafetensorsFile(const std::string& path, std::vector<TensorToWrite> te
   out.Close();
 }
 
+std::vector<size_t> AssignShards(const std::vector<TensorToWrite>& tensors,
+                                 uint64_t max_shard_bytes) {
+  // transformers' split: walk in model order; start a new shard when this tensor would
+  // tip the current one over the cap (a tensor larger than the cap gets a shard alone).
+  std::vector<size_t> shard_of;
+  size_t shard = 0;
+  size_t in_shard = 0;
+  uint64_t shard_bytes = 0;
+  for (const TensorToWrite& t : tensors) {
+    const uint64_t size = DataBytes(t);
+    if (in_shard > 0 && shard_bytes + size > max_shard_bytes) {
+      ++shard;
+      in_shard = 0;
+      shard_bytes = 0;
+    }
+    shard_of.push_back(shard);
+    ++in_shard;
+    shard_bytes += size;
+  }
+  return shard_of;
+}
+
 WrittenCheckpoint WriteSafetensorsCheckpoint(const std::vector<TensorToWrite>& tensors,
                                              const TensorBytesSource& source,
                                              const CheckpointWriteOptions& options) {
@@ -153,23 +175,18 @@ WrittenCheckpoint WriteSafetensorsCheckpoint(const std::vector<TensorToWrite>& t
   fs::create_directories(options.dir, ec);
   if (ec) Fail(ErrorCode::kIo, options.dir, ": cannot create directory: ", ec.message());
 
-  // transformers' split: walk in model order; start a new shard when this tensor would
-  // tip the current one over the cap (a tensor larger than the cap gets a shard alone).
-  std::vector<std::vector<TensorToWrite>> shards(1);
-  uint64_t shard_bytes = 0;
+  const std::vector<size_t> shard_of = AssignShards(tensors, options.max_shard_bytes);
+  std::vector<std::vector<TensorToWrite>> shards(shard_of.empty() ? 1 : shard_of.back() + 1);
   WrittenCheckpoint written;
-  for (const TensorToWrite& t : tensors) {
-    const uint64_t size = DataBytes(t);
-    if (!shards.back().empty() && shard_bytes + size > options.max_shard_bytes) {
-      shards.emplace_back();
-      shard_bytes = 0;
-    }
-    shards.back().push_back(t);
-    shard_bytes += size;
-    written.total_size += size;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    shards[shard_of[i]].push_back(tensors[i]);
+    written.total_size += DataBytes(tensors[i]);
   }
 
   const fs::path dir(options.dir);
+  // A checkpoint from an earlier run in the same directory must not shadow this one: the
+  // index wins over model.safetensors when readers find both.
+  fs::remove(dir / (shards.size() == 1 ? "model.safetensors.index.json" : "model.safetensors"), ec);
   if (shards.size() == 1) {
     const std::string path = (dir / "model.safetensors").string();
     WriteSafetensorsFile(path, shards[0], source, options.file);

@@ -65,7 +65,12 @@ struct WrittenCheckpoint {
   std::map<std::string, std::string> weight_map;  // tensor name -> shard file name
 };
 
-// Writes model.safetensors when everything fits in one shard, otherwise shards + index.
+// The shard (0-based) of each tensor under transformers' rule, for tensors in model order.
+std::vector<size_t> AssignShards(const std::vector<TensorToWrite>& tensors_in_model_order,
+                                 uint64_t max_shard_bytes);
+
+// Writes model.safetensors when everything fits in one shard, otherwise shards + index
+// (removing a stale model.safetensors.index.json / model.safetensors of the other kind).
 // `tensors_in_model_order` decides the shard split, so pass them in state_dict order.
 WrittenCheckpoint WriteSafetensorsCheckpoint(
     const std::vector<TensorToWrite>& tensors_in_model_order, const TensorBytesSource& source,

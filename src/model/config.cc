@@ -1,6 +1,7 @@
 #include "model/config.h"
 
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -11,25 +12,49 @@ namespace {
 
 using Json = nlohmann::json;
 
+// Integers are range-checked here, before any conversion: a float like 1e300 or an
+// unsigned 2^64-1 must give an error, not undefined behaviour in a cast.
+int64_t IntValue(const Json& value, const char* key, int64_t min, int64_t max,
+                 const std::string& origin) {
+  if (!value.is_number_integer()) {
+    Fail(ErrorCode::kInvalidArgument, origin, ": field \"", key, "\" must be an integer, got ",
+         value.dump());
+  }
+  const bool too_big = value.is_number_unsigned()
+                           ? value.get<uint64_t>() > static_cast<uint64_t>(max)
+                           : value.get<int64_t>() > max;
+  if (too_big || (!value.is_number_unsigned() && value.get<int64_t>() < min)) {
+    Fail(ErrorCode::kInvalidArgument, origin, ": field \"", key,
+         "\" is out of range: ", value.dump());
+  }
+  return value.get<int64_t>();
+}
+
+constexpr int64_t kInt64Min = std::numeric_limits<int64_t>::min();
+constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
+
 int64_t RequiredInt(const Json& json, const char* key, const std::string& origin) {
   const auto it = json.find(key);
   if (it == json.end()) Fail(ErrorCode::kInvalidArgument, origin, ": missing field \"", key, "\"");
-  if (!it->is_number_integer()) {
-    Fail(ErrorCode::kInvalidArgument, origin, ": field \"", key, "\" must be an integer, got ",
-         it->dump());
-  }
-  return it->get<int64_t>();
+  return IntValue(*it, key, kInt64Min, kInt64Max, origin);
 }
 
-template <typename T>
-T OptionalNumber(const Json& json, const char* key, T fallback, const std::string& origin) {
+int64_t OptionalInt(const Json& json, const char* key, int64_t fallback, int64_t min, int64_t max,
+                    const std::string& origin) {
+  const auto it = json.find(key);
+  if (it == json.end() || it->is_null()) return fallback;
+  return IntValue(*it, key, min, max, origin);
+}
+
+double OptionalDouble(const Json& json, const char* key, double fallback,
+                      const std::string& origin) {
   const auto it = json.find(key);
   if (it == json.end() || it->is_null()) return fallback;
   if (!it->is_number()) {
     Fail(ErrorCode::kInvalidArgument, origin, ": field \"", key, "\" must be a number, got ",
          it->dump());
   }
-  return it->get<T>();
+  return it->get<double>();
 }
 
 std::string OptionalString(const Json& json, const char* key, const std::string& fallback) {
@@ -83,8 +108,7 @@ ModelConfig PresetConfig(std::string_view name) {
 void ValidateConfig(const ModelConfig& c, const std::string& origin) {
   auto positive = [&](int64_t value, const char* field) {
     if (value <= 0) {
-      Fail(ErrorCode::kInvalidArgument, origin, ": \"", field, "\" must be positive, got ",
-           value);
+      Fail(ErrorCode::kInvalidArgument, origin, ": \"", field, "\" must be positive, got ", value);
     }
   };
   positive(c.vocab_size, "vocab_size");
@@ -116,9 +140,9 @@ void ValidateConfig(const ModelConfig& c, const std::string& origin) {
   if (!(c.rope_theta > 0.0)) {
     Fail(ErrorCode::kInvalidArgument, origin, ": rope_theta must be positive");
   }
-  for (const auto& [id, name] : {std::pair{c.bos_token_id, "bos_token_id"},
-                                 std::pair{c.eos_token_id, "eos_token_id"},
-                                 std::pair{c.pad_token_id, "pad_token_id"}}) {
+  for (const auto& [id, name] :
+       {std::pair{c.bos_token_id, "bos_token_id"}, std::pair{c.eos_token_id, "eos_token_id"},
+        std::pair{c.pad_token_id, "pad_token_id"}}) {
     if (id < 0 || id >= c.vocab_size) {
       Fail(ErrorCode::kInvalidArgument, origin, ": ", name, " ", id, " is outside the vocabulary");
     }
@@ -141,26 +165,35 @@ ModelConfig ParseConfigJson(std::string_view json_text, const std::string& origi
   c.intermediate_size = RequiredInt(json, "intermediate_size", origin);
   c.num_hidden_layers = RequiredInt(json, "num_hidden_layers", origin);
   c.num_attention_heads = RequiredInt(json, "num_attention_heads", origin);
-  c.num_key_value_heads =
-      json.contains("num_key_value_heads") ? RequiredInt(json, "num_key_value_heads", origin)
-                                           : c.num_attention_heads;
+  c.num_key_value_heads = json.contains("num_key_value_heads")
+                              ? RequiredInt(json, "num_key_value_heads", origin)
+                              : c.num_attention_heads;
+  // Without head_dim, HF derives it as hidden_size / heads (only when both are positive
+  // here: validation reports the bad size itself, and INT64_MIN / -1 would overflow).
   c.head_dim = json.contains("head_dim") ? RequiredInt(json, "head_dim", origin)
-               : c.num_attention_heads > 0 ? c.hidden_size / c.num_attention_heads
-                                           : 0;
+               : (c.num_attention_heads > 0 && c.hidden_size > 0)
+                   ? c.hidden_size / c.num_attention_heads
+                   : 0;
   c.max_position_embeddings =
-      OptionalNumber<int64_t>(json, "max_position_embeddings", 8192, origin);
-  c.rms_norm_eps = OptionalNumber<double>(json, "rms_norm_eps", 1e-6, origin);
-  c.rope_theta = OptionalNumber<double>(json, "rope_theta", 10000.0, origin);
-  c.bos_token_id = OptionalNumber<int32_t>(json, "bos_token_id", 2, origin);
-  c.eos_token_id = OptionalNumber<int32_t>(json, "eos_token_id", 1, origin);
-  c.pad_token_id = OptionalNumber<int32_t>(json, "pad_token_id", 0, origin);
+      OptionalInt(json, "max_position_embeddings", 8192, kInt64Min, kInt64Max, origin);
+  c.rms_norm_eps = OptionalDouble(json, "rms_norm_eps", 1e-6, origin);
+  c.rope_theta = OptionalDouble(json, "rope_theta", 10000.0, origin);
+  constexpr int64_t kI32Min = std::numeric_limits<int32_t>::min();
+  constexpr int64_t kI32Max = std::numeric_limits<int32_t>::max();
+  c.bos_token_id =
+      static_cast<int32_t>(OptionalInt(json, "bos_token_id", 2, kI32Min, kI32Max, origin));
+  c.eos_token_id =
+      static_cast<int32_t>(OptionalInt(json, "eos_token_id", 1, kI32Min, kI32Max, origin));
+  c.pad_token_id =
+      static_cast<int32_t>(OptionalInt(json, "pad_token_id", 0, kI32Min, kI32Max, origin));
   c.torch_dtype = OptionalString(json, "torch_dtype", "bfloat16");
-  c.hidden_act = OptionalString(json, "hidden_activation", OptionalString(json, "hidden_act", "gelu"));
+  c.hidden_act =
+      OptionalString(json, "hidden_activation", OptionalString(json, "hidden_act", "gelu"));
   // Gemma 1 quirk: the published configs say "hidden_act": "gelu", but the models were
   // trained with the tanh approximation (gelu_pytorch_tanh), and the exact erf GELU moves
   // the logits by ~5e-4 of their range. We always use tanh and only accept the GELU names.
-  if (c.hidden_act != "gelu" && c.hidden_act != "gelu_pytorch_tanh" &&
-      c.hidden_act != "gelu_new" && c.hidden_act != "gelu_fast") {
+  if (c.hidden_act != "gelu" && c.hidden_act != "gelu_pytorch_tanh" && c.hidden_act != "gelu_new" &&
+      c.hidden_act != "gelu_fast") {
     Fail(ErrorCode::kUnsupported, origin, ": activation \"", c.hidden_act,
          "\" is not a GELU; Gemma 1 uses GELU (tanh approximation)");
   }
