@@ -13,11 +13,9 @@ namespace gemma {
 // One symbol of the word being merged: a doubly linked list over a vector, so merging is
 // O(1) and symbols never move. A merged symbol keeps the left index; the right one dies.
 struct BpeTokenizer::Symbol {
-  int32_t id;       // >= 0 a piece; kUnknown: a character not in the vocabulary; kDead: merged
-  int32_t prev;     // -1 at the start
-  int32_t next;     // -1 at the end
-  uint32_t start;   // byte offset of the symbol in the word (for the byte fallback)
-  uint32_t length;  // bytes
+  int32_t id;    // >= 0 a piece; kUnknown: a character not in the vocabulary; kDead: merged
+  int32_t prev;  // -1 at the start
+  int32_t next;  // -1 at the end
 };
 constexpr int32_t kUnknown = -1;
 constexpr int32_t kDead = -2;
@@ -35,6 +33,7 @@ struct BpeTokenizer::Candidate {
 
 struct BpeTokenizer::Scratch {
   std::vector<Symbol> symbols;
+  std::vector<uint32_t> starts;  // (symbols,) byte offset in the word, for the byte fallback
   std::vector<Candidate> queue;  // a min-heap on order
 };
 
@@ -155,7 +154,9 @@ void BpeTokenizer::EncodeWord(std::string_view word, Scratch& scratch,
   if (word.empty()) return;
   // symbols: (characters of word,)
   std::vector<Symbol>& symbols = scratch.symbols;
+  std::vector<uint32_t>& starts = scratch.starts;
   symbols.clear();
+  starts.clear();
   for (size_t pos = 0; pos < word.size();) {
     const uint8_t lead = static_cast<uint8_t>(word[pos]);
     int32_t id;
@@ -169,8 +170,8 @@ void BpeTokenizer::EncodeWord(std::string_view word, Scratch& scratch,
       length = scan.length;
     }
     const int32_t index = static_cast<int32_t>(symbols.size());
-    symbols.push_back({id < 0 ? kUnknown : id, index - 1, index + 1, static_cast<uint32_t>(pos),
-                       static_cast<uint32_t>(length)});
+    symbols.push_back({id < 0 ? kUnknown : id, index - 1, index + 1});
+    starts.push_back(static_cast<uint32_t>(pos));
     pos += length;
   }
   symbols.back().next = -1;
@@ -187,9 +188,15 @@ void BpeTokenizer::EncodeWord(std::string_view word, Scratch& scratch,
     if (rank == MergeTable::kNoMerge) return;
     queue.push_back(
         {(static_cast<uint64_t>(rank) << 32) | static_cast<uint32_t>(left), left_id, right_id});
-    std::push_heap(queue.begin(), queue.end(), std::greater<>());
   };
+  // All initial pairs at once, then one O(n) heapify; later pairs are pushed one by one.
   for (int32_t i = 0; i + 1 < static_cast<int32_t>(symbols.size()); ++i) consider(i);
+  std::make_heap(queue.begin(), queue.end(), std::greater<>());
+  const auto consider_and_push = [&](int32_t left) {
+    const size_t before = queue.size();
+    consider(left);
+    if (queue.size() != before) std::push_heap(queue.begin(), queue.end(), std::greater<>());
+  };
 
   while (!queue.empty()) {
     std::pop_heap(queue.begin(), queue.end(), std::greater<>());
@@ -202,12 +209,11 @@ void BpeTokenizer::EncodeWord(std::string_view word, Scratch& scratch,
     if (right < 0 || symbols[right].id != candidate.right_id) continue;  // stale
 
     merged.id = merges_.MergedId(static_cast<uint32_t>(candidate.order >> 32));
-    merged.length += symbols[right].length;
     merged.next = symbols[right].next;
     if (merged.next >= 0) symbols[merged.next].prev = left;
     symbols[right].id = kDead;
-    if (merged.prev >= 0) consider(merged.prev);
-    consider(left);
+    if (merged.prev >= 0) consider_and_push(merged.prev);
+    consider_and_push(left);
   }
 
   // Rule 4: a final piece that is not in the vocabulary (only ever an unknown character,
@@ -220,7 +226,9 @@ void BpeTokenizer::EncodeWord(std::string_view word, Scratch& scratch,
       last_was_unk = false;
       continue;
     }
-    const std::string_view character = word.substr(symbol.start, symbol.length);
+    const size_t start = starts[s];
+    const std::string_view character =
+        word.substr(start, utf8::ScanAt(word, start).length);  // unknowns never merged
     const bool has_all_bytes =
         byte_fallback_ && std::all_of(character.begin(), character.end(), [&](char c) {
           return byte_id_[static_cast<uint8_t>(c)] >= 0;
