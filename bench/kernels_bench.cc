@@ -146,6 +146,90 @@ BENCHMARK(BM_MatMul<DType::kF32>)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
+// gemma-2b attention: 8 query heads on 1 kv head of 256. Args: context, tokens, threads.
+// Decode (tokens = 1) reports GB/s of the K and V it must read; prefill (tokens =
+// context) reports GFLOP/s of the causal q.k and p.v products.
+void BM_Attention(benchmark::State& state) {
+  const size_t context = size_t(state.range(0)), tokens = size_t(state.range(1));
+  const AttentionShape shape{.heads = 8, .kv_heads = 1, .head_dim = 256, .capacity = context};
+  const size_t row = shape.heads * shape.head_dim;
+  const std::vector<float> q = Values(tokens * row, 3);
+  const std::vector<float> k = Values(context * shape.head_dim, 4);
+  const std::vector<float> v = Values(context * shape.head_dim, 5);
+  std::vector<float> out(tokens * row);
+  ThreadPool& pool = PoolOf(state.range(2));
+  const size_t first = context - tokens;
+  for (auto _ : state) {
+    CausalAttention(q.data(), tokens, first, k.data(), v.data(), shape, 0.0625f, out.data(), pool);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  if (tokens == 1) {
+    state.counters["GB/s"] = benchmark::Counter(2.0 * double(k.size() * sizeof(float)) * 1e-9,
+                                                benchmark::Counter::kIsIterationInvariantRate);
+  } else {
+    // Each of tokens queries at position p does 2 * (p + 1) * head_dim * heads FMAs.
+    double fmas = 0;
+    for (size_t t = 0; t < tokens; ++t) fmas += 2.0 * double(first + t + 1) * double(row);
+    state.counters["GFLOP/s"] =
+        benchmark::Counter(2.0 * fmas * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  }
+}
+BENCHMARK(BM_Attention)
+    ->ArgsProduct({{128, 1024, 4000}, {1}, {1, 2}})
+    ->Args({128, 128, 2})
+    ->Args({512, 512, 2})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// Args: n. Bytes: x and scale read, out written.
+void BM_RMSNorm(benchmark::State& state) {
+  const size_t n = size_t(state.range(0));
+  const std::vector<float> x = Values(n, 6), scale = Values(n, 7);
+  std::vector<float> out(n);
+  for (auto _ : state) {
+    RMSNorm(x.data(), scale.data(), n, 1e-6f, out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["GB/s"] = benchmark::Counter(3.0 * double(n * sizeof(float)) * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_RMSNorm)->Arg(2048)->Arg(3072);
+
+// gemma-2b q (8 heads) at one position; the angles are part of the cost.
+void BM_RoPE(benchmark::State& state) {
+  const size_t heads = size_t(state.range(0));
+  std::vector<float> x = Values(heads * 256, 8);
+  size_t position = 0;
+  for (auto _ : state) {
+    RoPE(x.data(), heads, 256, position++ % 4096, 10000.0f);
+    benchmark::DoNotOptimize(x.data());
+  }
+  state.counters["GB/s"] = benchmark::Counter(2.0 * double(x.size() * sizeof(float)) * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_RoPE)->Arg(1)->Arg(8);
+
+void BM_GeluTanhMul(benchmark::State& state) {
+  const size_t n = size_t(state.range(0));
+  const std::vector<float> gate = Values(n, 9), up = Values(n, 10);
+  std::vector<float> out(n);
+  for (auto _ : state) {
+    GeluTanhMul(gate.data(), up.data(), n, out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["GB/s"] = benchmark::Counter(3.0 * double(n * sizeof(float)) * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_GeluTanhMul)->Arg(16384);
+
+// The cost of one pool hand-off (decode makes ~150 per token).
+void BM_PoolRun(benchmark::State& state) {
+  ThreadPool& pool = PoolOf(state.range(0));
+  for (auto _ : state) pool.RunRef([](int worker) { benchmark::DoNotOptimize(worker); });
+}
+BENCHMARK(BM_PoolRun)->Arg(1)->Arg(2)->UseRealTime();
+
 }  // namespace
 }  // namespace gemma
 

@@ -28,6 +28,7 @@
 namespace gemma::attention_tile {
 constexpr size_t kTile = 64;           // positions per tile: scores of a tile stay in L1
 constexpr size_t kMaxSliceHeads = 16;  // query heads handled together by one item
+constexpr size_t kMaxHeadDim = 1024;
 }  // namespace gemma::attention_tile
 #endif
 
@@ -36,31 +37,101 @@ namespace gemma::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 using namespace gemma::attention_tile;  // NOLINT(build/namespaces)
 
-HWY_INLINE float Dot(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, size_t n) {
+// Heads are processed four at a time so that the dot products and the value updates
+// have 8 independent FMA chains (4 heads x 2 vectors): one head at a time would wait on
+// the FMA latency and run at a quarter of the FMA throughput.
+constexpr size_t kHeadBlock = 4;
+
+// scores[h][p] = scale * q_h . key for the 4 heads whose queries are q[0..3].
+HWY_INLINE void Scores4(const float* const* HWY_RESTRICT q, const float* HWY_RESTRICT key,
+                        size_t head_dim, float scale, float* s0, float* s1, float* s2, float* s3) {
   const hn::ScalableTag<float> df;
+  using V = hn::Vec<decltype(df)>;
   const size_t N = hn::Lanes(df);
-  auto s0 = hn::Zero(df), s1 = hn::Zero(df);
-  size_t i = 0;
-  for (; i + 2 * N <= n; i += 2 * N) {
-    s0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), s0);
-    s1 = hn::MulAdd(hn::LoadU(df, a + i + N), hn::LoadU(df, b + i + N), s1);
+  V a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+  V b0 = hn::Zero(df), b1 = hn::Zero(df), b2 = hn::Zero(df), b3 = hn::Zero(df);
+  size_t d = 0;
+  for (; d + 2 * N <= head_dim; d += 2 * N) {
+    const V k0 = hn::LoadU(df, key + d);
+    const V k1 = hn::LoadU(df, key + d + N);
+    a0 = hn::MulAdd(hn::LoadU(df, q[0] + d), k0, a0);
+    a1 = hn::MulAdd(hn::LoadU(df, q[1] + d), k0, a1);
+    a2 = hn::MulAdd(hn::LoadU(df, q[2] + d), k0, a2);
+    a3 = hn::MulAdd(hn::LoadU(df, q[3] + d), k0, a3);
+    b0 = hn::MulAdd(hn::LoadU(df, q[0] + d + N), k1, b0);
+    b1 = hn::MulAdd(hn::LoadU(df, q[1] + d + N), k1, b1);
+    b2 = hn::MulAdd(hn::LoadU(df, q[2] + d + N), k1, b2);
+    b3 = hn::MulAdd(hn::LoadU(df, q[3] + d + N), k1, b3);
   }
-  for (; i + N <= n; i += N) s0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), s0);
-  float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1)));
-  for (; i < n; ++i) sum += a[i] * b[i];
-  return sum;
+  for (; d + N <= head_dim; d += N) {
+    const V k0 = hn::LoadU(df, key + d);
+    a0 = hn::MulAdd(hn::LoadU(df, q[0] + d), k0, a0);
+    a1 = hn::MulAdd(hn::LoadU(df, q[1] + d), k0, a1);
+    a2 = hn::MulAdd(hn::LoadU(df, q[2] + d), k0, a2);
+    a3 = hn::MulAdd(hn::LoadU(df, q[3] + d), k0, a3);
+  }
+  float t0 = hn::GetLane(hn::SumOfLanes(df, hn::Add(a0, b0)));
+  float t1 = hn::GetLane(hn::SumOfLanes(df, hn::Add(a1, b1)));
+  float t2 = hn::GetLane(hn::SumOfLanes(df, hn::Add(a2, b2)));
+  float t3 = hn::GetLane(hn::SumOfLanes(df, hn::Add(a3, b3)));
+  for (; d < head_dim; ++d) {
+    t0 += q[0][d] * key[d];
+    t1 += q[1][d] * key[d];
+    t2 += q[2][d] * key[d];
+    t3 += q[3][d] * key[d];
+  }
+  *s0 = t0 * scale;
+  *s1 = t1 * scale;
+  *s2 = t2 * scale;
+  *s3 = t3 * scale;
 }
 
-// out += w * v over n floats.
-HWY_INLINE void AddScaled(float w, const float* HWY_RESTRICT v, float* HWY_RESTRICT out, size_t n) {
+// out[h] += sum_p w[h][p] * values[p] for 4 heads, over n positions of the tile. Each
+// slice of out stays in registers while the tile's values stream through.
+HWY_INLINE void AccumulateValues4(const float* const* HWY_RESTRICT w,
+                                  const float* HWY_RESTRICT values, size_t n, size_t head_dim,
+                                  float* const* HWY_RESTRICT out) {
   const hn::ScalableTag<float> df;
+  using V = hn::Vec<decltype(df)>;
   const size_t N = hn::Lanes(df);
-  const auto vw = hn::Set(df, w);
-  size_t i = 0;
-  for (; i + N <= n; i += N) {
-    hn::StoreU(hn::MulAdd(vw, hn::LoadU(df, v + i), hn::LoadU(df, out + i)), df, out + i);
+  size_t d = 0;
+  for (; d + 2 * N <= head_dim; d += 2 * N) {
+    V a0 = hn::LoadU(df, out[0] + d), b0 = hn::LoadU(df, out[0] + d + N);
+    V a1 = hn::LoadU(df, out[1] + d), b1 = hn::LoadU(df, out[1] + d + N);
+    V a2 = hn::LoadU(df, out[2] + d), b2 = hn::LoadU(df, out[2] + d + N);
+    V a3 = hn::LoadU(df, out[3] + d), b3 = hn::LoadU(df, out[3] + d + N);
+    for (size_t p = 0; p < n; ++p) {
+      const V v0 = hn::LoadU(df, values + p * head_dim + d);
+      const V v1 = hn::LoadU(df, values + p * head_dim + d + N);
+      V wp = hn::Set(df, w[0][p]);
+      a0 = hn::MulAdd(wp, v0, a0);
+      b0 = hn::MulAdd(wp, v1, b0);
+      wp = hn::Set(df, w[1][p]);
+      a1 = hn::MulAdd(wp, v0, a1);
+      b1 = hn::MulAdd(wp, v1, b1);
+      wp = hn::Set(df, w[2][p]);
+      a2 = hn::MulAdd(wp, v0, a2);
+      b2 = hn::MulAdd(wp, v1, b2);
+      wp = hn::Set(df, w[3][p]);
+      a3 = hn::MulAdd(wp, v0, a3);
+      b3 = hn::MulAdd(wp, v1, b3);
+    }
+    hn::StoreU(a0, df, out[0] + d);
+    hn::StoreU(b0, df, out[0] + d + N);
+    hn::StoreU(a1, df, out[1] + d);
+    hn::StoreU(b1, df, out[1] + d + N);
+    hn::StoreU(a2, df, out[2] + d);
+    hn::StoreU(b2, df, out[2] + d + N);
+    hn::StoreU(a3, df, out[3] + d);
+    hn::StoreU(b3, df, out[3] + d + N);
   }
-  for (; i < n; ++i) out[i] += w * v[i];
+  for (; d < head_dim; ++d) {
+    for (size_t h = 0; h < kHeadBlock; ++h) {
+      float acc = out[h][d];
+      for (size_t p = 0; p < n; ++p) acc += w[h][p] * values[p * head_dim + d];
+      out[h][d] = acc;
+    }
+  }
 }
 
 HWY_INLINE void ScaleInPlace(float s, float* HWY_RESTRICT x, size_t n) {
@@ -92,27 +163,42 @@ HWY_INLINE float ExpShiftSum(float* HWY_RESTRICT scores, size_t n, float max) {
   return sum;
 }
 
-// Query heads [head_begin, head_end) (all on kv head `kv`) of the query at `position`.
+// Query heads [head_begin, head_end) (all on one kv head) of the query at `position`.
 // q, out: that token's [heads * head_dim]; k, v: this kv head's [capacity][head_dim].
 void AttendSlice(const float* HWY_RESTRICT q, size_t position, const float* HWY_RESTRICT k,
                  const float* HWY_RESTRICT v, size_t head_dim, size_t head_begin, size_t head_end,
                  float scale, float* HWY_RESTRICT out) {
   const size_t count = head_end - head_begin;
-  HWY_ALIGN float scores[kMaxSliceHeads][kTile];
+  const size_t blocks = (count + kHeadBlock - 1) / kHeadBlock;
+  // Rows past `count` belong to the padding heads of the last block of 4: their scores
+  // are computed (from head 0's query) and ignored, their weights are zero.
+  HWY_ALIGN float scores[kMaxSliceHeads + kHeadBlock][kTile];
+  HWY_ALIGN float padding_out[kMaxHeadDim];  // where the padding heads' values go
+  const float* queries[kMaxSliceHeads + kHeadBlock];
+  float* outputs[kMaxSliceHeads + kHeadBlock];
+  float* weights[kMaxSliceHeads + kHeadBlock];
   float running_max[kMaxSliceHeads];
   float running_sum[kMaxSliceHeads];
-  for (size_t h = 0; h < count; ++h) {
-    running_max[h] = -std::numeric_limits<float>::infinity();
-    running_sum[h] = 0.0f;
-    std::fill(out + (head_begin + h) * head_dim, out + (head_begin + h + 1) * head_dim, 0.0f);
+  for (size_t h = 0; h < blocks * kHeadBlock; ++h) {
+    const bool real = h < count;
+    queries[h] = q + (head_begin + (real ? h : 0)) * head_dim;
+    outputs[h] = real ? out + (head_begin + h) * head_dim : padding_out;
+    weights[h] = scores[h];
+    if (real) {
+      running_max[h] = -std::numeric_limits<float>::infinity();
+      running_sum[h] = 0.0f;
+      std::fill(outputs[h], outputs[h] + head_dim, 0.0f);
+    }
   }
   for (size_t p0 = 0; p0 <= position; p0 += kTile) {
     const size_t n = std::min(kTile, position + 1 - p0);
     // Scores: each key row is loaded once for all heads of the slice.
     for (size_t p = 0; p < n; ++p) {
       const float* key = k + (p0 + p) * head_dim;
-      for (size_t h = 0; h < count; ++h) {
-        scores[h][p] = Dot(q + (head_begin + h) * head_dim, key, head_dim) * scale;
+      for (size_t b = 0; b < blocks; ++b) {
+        const size_t h = b * kHeadBlock;
+        Scores4(queries + h, key, head_dim, scale, &scores[h][p], &scores[h + 1][p],
+                &scores[h + 2][p], &scores[h + 3][p]);
       }
     }
     // Online softmax: rescale what was accumulated under the old max.
@@ -122,19 +208,16 @@ void AttendSlice(const float* HWY_RESTRICT q, size_t position, const float* HWY_
       const float correction = std::exp(running_max[h] - new_max);  // 0 on the first tile
       const float tile_sum = ExpShiftSum(scores[h], n, new_max);
       running_sum[h] = running_sum[h] * correction + tile_sum;
-      if (correction != 1.0f) ScaleInPlace(correction, out + (head_begin + h) * head_dim, head_dim);
+      if (correction != 1.0f) ScaleInPlace(correction, outputs[h], head_dim);
       running_max[h] = new_max;
     }
-    for (size_t p = 0; p < n; ++p) {
-      const float* value = v + (p0 + p) * head_dim;
-      for (size_t h = 0; h < count; ++h) {
-        AddScaled(scores[h][p], value, out + (head_begin + h) * head_dim, head_dim);
-      }
+    for (size_t h = count; h < blocks * kHeadBlock; ++h) std::fill(scores[h], scores[h] + n, 0.0f);
+    for (size_t b = 0; b < blocks; ++b) {
+      const size_t h = b * kHeadBlock;
+      AccumulateValues4(weights + h, v + p0 * head_dim, n, head_dim, outputs + h);
     }
   }
-  for (size_t h = 0; h < count; ++h) {
-    ScaleInPlace(1.0f / running_sum[h], out + (head_begin + h) * head_dim, head_dim);
-  }
+  for (size_t h = 0; h < count; ++h) ScaleInPlace(1.0f / running_sum[h], outputs[h], head_dim);
 }
 
 }  // namespace gemma::HWY_NAMESPACE
@@ -154,6 +237,10 @@ void CausalAttention(const float* q, size_t tokens, size_t first_position, const
   if (s.kv_heads == 0 || s.heads % s.kv_heads != 0) {
     Fail(ErrorCode::kInvalidArgument, "CausalAttention: ", s.heads,
          " query heads cannot be shared by ", s.kv_heads, " kv heads");
+  }
+  if (s.head_dim > attention_tile::kMaxHeadDim) {
+    Fail(ErrorCode::kInvalidArgument, "CausalAttention: head_dim ", s.head_dim,
+         " exceeds the supported ", attention_tile::kMaxHeadDim);
   }
   if (tokens == 0 || s.heads == 0 || s.head_dim == 0) return;
   if (first_position + tokens > s.capacity) {
