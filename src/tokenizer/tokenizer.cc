@@ -12,7 +12,7 @@
 #include "base/error.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/sentencepiece_tokenizer.h"
-#include "tokenizer/tokenizer_json.h"
+#include "tokenizer/tokenizer_cache.h"
 #include "tokenizer/utf8.h"
 
 namespace gemma {
@@ -71,7 +71,7 @@ std::unique_ptr<Tokenizer> Tokenizer::FromFile(const std::string& path) {
   if (!std::filesystem::is_regular_file(path, error)) {
     Fail(ErrorCode::kNotFound, path, ": no such tokenizer file");
   }
-  if (LooksLikeJson(path)) return std::make_unique<BpeTokenizer>(ReadTokenizerJson(path));
+  if (LooksLikeJson(path)) return std::make_unique<BpeTokenizer>(LoadTokenizerJsonCached(path));
   const std::string bytes = ReadWholeFile(path);
   try {
     return SentencePieceTokenizer::FromSerialized(bytes, path);
