@@ -62,19 +62,23 @@ BpeTokenizer::BpeTokenizer(BpeModel model)
   }
   for (const AddedToken& token : model.added_tokens) check(token.id, "added token");
 
-  decoded_text_.reserve(pieces_.size());
+  decoded_offset_.reserve(pieces_.size() + 1);
   byte_value_.reserve(pieces_.size());
-  id_of_piece_.reserve(pieces_.size());
+  id_of_piece_ = PieceIndex(&pieces_);
   ascii_id_.fill(-1);
   bmp_id_.assign(0x10000, -1);
   byte_id_.fill(-1);
   for (int32_t id = 0; id < vocab; ++id) {
     const std::string& piece = pieces_[id];
-    decoded_text_.push_back(DecodedPieceText(piece));
+    decoded_offset_.push_back(static_cast<uint32_t>(decoded_text_.size()));
+    if (piece.find(kUnderline) == std::string::npos) {
+      decoded_text_.append(piece);
+    } else {
+      decoded_text_.append(DecodedPieceText(piece));
+    }
     const int byte = ParseBytePiece(piece);
     byte_value_.push_back(static_cast<int16_t>(byte));
     if (byte >= 0 && byte_id_[byte] < 0) byte_id_[byte] = id;
-    id_of_piece_.emplace(piece, id);  // the first id wins if a piece repeats
     if (piece.empty()) continue;
     const utf8::Scan scan = utf8::ScanAt(piece, 0);
     if (scan.status != utf8::ScanStatus::kValid || scan.length != piece.size()) continue;
@@ -84,6 +88,7 @@ BpeTokenizer::BpeTokenizer(BpeModel model)
                                   : astral_id_.try_emplace(c, -1).first->second;
     if (slot < 0) slot = id;
   }
+  decoded_offset_.push_back(static_cast<uint32_t>(decoded_text_.size()));
   if (model.space_to_underline) {
     // The normalizer turns ' ' into '▁' before BPE; doing it in the lookup table saves
     // rewriting the text.
@@ -96,10 +101,7 @@ std::string_view BpeTokenizer::Piece(int32_t id) const {
   return pieces_[id];
 }
 
-int32_t BpeTokenizer::PieceToId(std::string_view piece) const {
-  const auto it = id_of_piece_.find(piece);
-  return it == id_of_piece_.end() ? -1 : it->second;
-}
+int32_t BpeTokenizer::PieceToId(std::string_view piece) const { return id_of_piece_.Find(piece); }
 
 int BpeTokenizer::ByteValue(int32_t id) const {
   CheckId(id);
@@ -108,7 +110,8 @@ int BpeTokenizer::ByteValue(int32_t id) const {
 
 std::string_view BpeTokenizer::DecodedText(int32_t id) const {
   CheckId(id);
-  return decoded_text_[id];
+  return std::string_view(decoded_text_)
+      .substr(decoded_offset_[id], decoded_offset_[id + 1] - decoded_offset_[id]);
 }
 
 int32_t BpeTokenizer::CodePointId(char32_t c) const {

@@ -14,6 +14,7 @@
 
 #include "tokenizer/added_token_matcher.h"
 #include "tokenizer/merge_table.h"
+#include "tokenizer/pieces.h"
 #include "tokenizer/tokenizer.h"
 
 namespace gemma {
@@ -32,7 +33,9 @@ struct BpeModel {
 
 class BpeTokenizer final : public Tokenizer {
  public:
-  explicit BpeTokenizer(BpeModel model);  // throws Error(kInvalidArgument) on bad ids
+  explicit BpeTokenizer(BpeModel model);       // throws Error(kInvalidArgument) on bad ids
+  BpeTokenizer(const BpeTokenizer&) = delete;  // id_of_piece_ points into pieces_
+  BpeTokenizer& operator=(const BpeTokenizer&) = delete;
 
   std::vector<int32_t> Encode(std::string_view text, bool add_bos) const override;
   std::string_view Piece(int32_t id) const override;
@@ -50,10 +53,13 @@ class BpeTokenizer final : public Tokenizer {
   int32_t CodePointId(char32_t code_point) const;
   void EncodeWord(std::string_view word, Scratch& scratch, std::vector<int32_t>& ids) const;
 
-  std::vector<std::string> pieces_;        // (vocab,)
-  std::vector<std::string> decoded_text_;  // (vocab,) pieces_ with '▁' as ' '
-  std::vector<int16_t> byte_value_;        // (vocab,) 0..255 for "<0xXX>" pieces, else -1
-  std::unordered_map<std::string_view, int32_t> id_of_piece_;  // views into pieces_
+  std::vector<std::string> pieces_;  // (vocab,)
+  // The decoded text of id i is decoded_text_[decoded_offset_[i] .. decoded_offset_[i+1]):
+  // the piece with '▁' as ' '. One buffer, not 256k strings, because it is built at load.
+  std::string decoded_text_;
+  std::vector<uint32_t> decoded_offset_;  // (vocab + 1,)
+  std::vector<int16_t> byte_value_;       // (vocab,) 0..255 for "<0xXX>" pieces, else -1
+  PieceIndex id_of_piece_;                // over pieces_
   MergeTable merges_;
   AddedTokenMatcher added_tokens_;
 

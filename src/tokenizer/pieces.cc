@@ -34,3 +34,40 @@ std::string DecodedPieceText(std::string_view piece) {
 }
 
 }  // namespace gemma
+
+namespace gemma {
+
+uint64_t PieceIndex::Hash(std::string_view piece) {  // FNV-1a; pieces are short
+  uint64_t hash = 0xCBF29CE484222325ull;
+  for (const char c : piece) hash = (hash ^ static_cast<uint8_t>(c)) * 0x100000001B3ull;
+  return hash ^ (hash >> 29);
+}
+
+PieceIndex::PieceIndex(const std::vector<std::string>* pieces) : pieces_(pieces) {
+  size_t capacity = 16;
+  while (capacity < pieces->size() * 2) capacity *= 2;
+  slots_.assign(capacity, -1);
+  const size_t mask = capacity - 1;
+  for (size_t id = 0; id < pieces->size(); ++id) {
+    const std::string& piece = (*pieces)[id];
+    for (size_t slot = Hash(piece) & mask;; slot = (slot + 1) & mask) {
+      if (slots_[slot] < 0) {
+        slots_[slot] = static_cast<int32_t>(id);
+        break;
+      }
+      if ((*pieces)[slots_[slot]] == piece) break;  // repeated piece: keep the first id
+    }
+  }
+}
+
+int32_t PieceIndex::Find(std::string_view piece) const {
+  if (slots_.empty()) return -1;
+  const size_t mask = slots_.size() - 1;
+  for (size_t slot = Hash(piece) & mask;; slot = (slot + 1) & mask) {
+    const int32_t id = slots_[slot];
+    if (id < 0) return -1;
+    if ((*pieces_)[id] == piece) return id;
+  }
+}
+
+}  // namespace gemma
