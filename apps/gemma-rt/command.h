@@ -10,6 +10,9 @@ namespace gemma::cli {
 using RunFunction = std::function<int()>;
 
 void AddInspectCommand(CLI::App& app, RunFunction& run);
+void AddGenerateCommand(CLI::App& app, RunFunction& run);
+void AddChatCommand(CLI::App& app, RunFunction& run);
+void AddLogitsCommand(CLI::App& app, RunFunction& run);
 void AddMakeRandomCommand(CLI::App& app, RunFunction& run);
 
 }  // namespace gemma::cli

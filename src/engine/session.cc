@@ -22,6 +22,26 @@ Session::Session(const ModelWeights& weights, ThreadPool& pool, const SessionOpt
       logits_(weights.config.vocab_size) {}
 
 void Session::Append(std::span<const int32_t> ids, const LayerObserver* observer) {
+  Run(ids, {}, nullptr, observer);
+}
+
+std::vector<float> Session::AppendWithLogits(std::span<const int32_t> ids,
+                                             std::span<const size_t> positions) {
+  for (size_t i = 0; i < positions.size(); ++i) {
+    if (positions[i] < position() || positions[i] >= position() + ids.size() ||
+        (i > 0 && positions[i] <= positions[i - 1])) {
+      Fail(ErrorCode::kOutOfRange, "logits position ", positions[i],
+           " is not among the new positions ", position(), "..", position() + ids.size() - 1,
+           " (positions must be ascending)");
+    }
+  }
+  std::vector<float> out(positions.size() * weights_.config.vocab_size);
+  Run(ids, positions, out.data(), nullptr);
+  return out;
+}
+
+void Session::Run(std::span<const int32_t> ids, std::span<const size_t> positions, float* out,
+                  const LayerObserver* observer) {
   if (ids.empty()) Fail(ErrorCode::kInvalidArgument, "Session::Append: no token ids");
   if (position() + ids.size() > context()) {
     Fail(ErrorCode::kOutOfRange, "context full: ", position(), " positions used + ", ids.size(),
@@ -34,18 +54,43 @@ void Session::Append(std::span<const int32_t> ids, const LayerObserver* observer
            " of the input) is outside the vocabulary [0, ", vocab, ")");
     }
   }
+  std::vector<size_t> logits_for;  // per chunk; small, and only in prefill
+  size_t next_position = 0;        // index into `positions`
   for (size_t begin = 0; begin < ids.size(); begin += scratch_.max_tokens) {
     const std::span<const int32_t> chunk =
         ids.subspan(begin, std::min(scratch_.max_tokens, ids.size() - begin));
+    const size_t first = position();
     const bool last_chunk = begin + chunk.size() == ids.size();
-    const size_t last[] = {chunk.size() - 1};
+    logits_for.clear();
+    while (next_position < positions.size() && positions[next_position] < first + chunk.size()) {
+      logits_for.push_back(positions[next_position++] - first);
+    }
+    // The session's own logits row (the last position) comes after any requested rows.
+    const size_t requested = logits_for.size();
+    const bool want_last = last_chunk && (requested == 0 || logits_for.back() != chunk.size() - 1);
+    if (want_last) logits_for.push_back(chunk.size() - 1);
+    // Requested rows go straight to `out`; the session's row to logits_.
+    std::span<float> target;
+    if (requested == 0 && want_last) {
+      target = logits_;
+    } else {
+      chunk_logits_.resize(logits_for.size() * vocab);
+      target = chunk_logits_;
+    }
     Forward(weights_,
             {.tokens = chunk,
-             .first_position = position(),
-             .logits_for = last_chunk ? std::span<const size_t>(last) : std::span<const size_t>(),
-             .logits = last_chunk ? std::span<float>(logits_) : std::span<float>(),
+             .first_position = first,
+             .logits_for = logits_for,
+             .logits = target,
              .observer = observer},
             cache_, scratch_, pool_);
+    if (target.data() != logits_.data()) {
+      std::copy_n(chunk_logits_.data(), requested * vocab, out);
+      out += requested * vocab;
+      if (last_chunk) {
+        std::copy_n(chunk_logits_.data() + (logits_for.size() - 1) * vocab, vocab, logits_.data());
+      }
+    }
     tokens_.insert(tokens_.end(), chunk.begin(), chunk.end());
   }
   has_logits_ = true;

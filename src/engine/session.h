@@ -34,6 +34,11 @@ class Session {
   // Every id and the context are checked first: on error nothing changes.
   void Append(std::span<const int32_t> ids, const LayerObserver* observer = nullptr);
 
+  // Append() that also returns the logits at `positions` (absolute, ascending, among the
+  // new ones), [positions.size(), vocab] row-major: one forward pass, for evaluation.
+  std::vector<float> AppendWithLogits(std::span<const int32_t> ids,
+                                      std::span<const size_t> positions);
+
   std::span<const float> logits() const;              // [vocab]; empty before any Append
   size_t position() const { return tokens_.size(); }  // positions filled in the cache
   size_t context() const { return cache_.capacity(); }
@@ -44,12 +49,16 @@ class Session {
   void Reset();
 
  private:
+  void Run(std::span<const int32_t> ids, std::span<const size_t> positions, float* out,
+           const LayerObserver* observer);
+
   const ModelWeights& weights_;
   ThreadPool& pool_;
   KVCache cache_;
   ForwardScratch scratch_;
   std::vector<int32_t> tokens_;
-  std::vector<float> logits_;  // [vocab]
+  std::vector<float> logits_;        // [vocab]
+  std::vector<float> chunk_logits_;  // [rows, vocab]: only when positions are requested
   bool has_logits_ = false;
 };
 

@@ -1,0 +1,148 @@
+// The public API over the engine: conversions between the public option structs and the
+// internal ones, and one mutex per model because sessions share its thread pool.
+#include "gemma_rt/gemma_rt.h"
+
+#include <mutex>
+#include <thread>
+
+#include "base/error.h"
+#include "engine/chat.h"
+#include "engine/generate.h"
+#include "engine/session.h"
+#include "kernels/thread_pool.h"
+#include "model/weights.h"
+#include "tokenizer/tokenizer.h"
+
+namespace gemma_rt {
+
+struct Model::Impl {
+  gemma::ModelWeights weights;
+  std::unique_ptr<gemma::Tokenizer> tokenizer;
+  std::unique_ptr<gemma::ThreadPool> pool;
+  std::mutex mutex;  // the pool runs one job at a time
+};
+
+Model::Model(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+Model::~Model() = default;
+
+Model Model::Load(const ModelOptions& options) {
+  auto impl = std::make_shared<Impl>();
+  impl->weights = gemma::LoadSafetensorsModel(options.path);
+  impl->tokenizer = options.tokenizer.empty() ? gemma::Tokenizer::FromModelDirectory(options.path)
+                                              : gemma::Tokenizer::FromFile(options.tokenizer);
+  const int threads = options.threads > 0
+                          ? options.threads
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  impl->pool = std::make_unique<gemma::ThreadPool>(threads);
+  return Model(std::move(impl));
+}
+
+ModelInfo Model::info() const {
+  const gemma::ModelConfig& c = impl_->weights.config;
+  return {.vocab_size = c.vocab_size,
+          .hidden_size = c.hidden_size,
+          .layers = c.num_hidden_layers,
+          .heads = c.num_attention_heads,
+          .kv_heads = c.num_key_value_heads,
+          .head_dim = c.head_dim,
+          .max_context = c.max_position_embeddings,
+          .weight_bytes = impl_->weights.WeightBytes()};
+}
+
+bool Model::has_tokenizer() const { return impl_->tokenizer != nullptr; }
+
+namespace {
+const gemma::Tokenizer& RequireTokenizer(const std::unique_ptr<gemma::Tokenizer>& t,
+                                         const std::string& origin) {
+  if (!t) {
+    gemma::Fail(gemma::ErrorCode::kNotFound, "model ", origin,
+                " has no tokenizer.json or tokenizer.model: pass token ids instead of text");
+  }
+  return *t;
+}
+}  // namespace
+
+std::vector<int32_t> Model::Tokenize(std::string_view text, bool add_bos) const {
+  return RequireTokenizer(impl_->tokenizer, impl_->weights.origin).Encode(text, add_bos);
+}
+
+std::string Model::Detokenize(std::span<const int32_t> ids) const {
+  return RequireTokenizer(impl_->tokenizer, impl_->weights.origin).Decode(ids);
+}
+
+const char* StopReasonName(StopReason reason) {
+  return gemma::StopReasonName(static_cast<gemma::StopReason>(reason));
+}
+
+struct Session::Impl {
+  std::shared_ptr<Model::Impl> model;
+  gemma::Session session;
+};
+
+Session::Session(const Model& model, const SessionOptions& options)
+    : impl_(new Impl{.model = model.impl_,
+                     .session = gemma::Session(
+                         model.impl_->weights, *model.impl_->pool,
+                         {.context = options.context, .prefill_chunk = options.prefill_chunk})}) {}
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
+Session::~Session() = default;
+
+void Session::Prefill(std::span<const int32_t> ids) {
+  std::lock_guard lock(impl_->model->mutex);
+  impl_->session.Append(ids);
+}
+
+void Session::PrefillText(std::string_view text) {
+  const std::vector<int32_t> ids =
+      RequireTokenizer(impl_->model->tokenizer, impl_->model->weights.origin)
+          .Encode(text, /*add_bos=*/impl_->session.position() == 0);
+  Prefill(ids);
+}
+
+GenerateResult Session::Generate(const GenerateOptions& options, const TokenCallback& callback) {
+  static_assert(static_cast<int>(StopReason::kContextFull) ==
+                static_cast<int>(gemma::StopReason::kContextFull));
+  const SamplingOptions& s = options.sampling;
+  const gemma::GenerateOptions internal{.max_tokens = options.max_tokens,
+                                        .sampling = {.temperature = s.temperature,
+                                                     .top_k = s.top_k,
+                                                     .top_p = s.top_p,
+                                                     .min_p = s.min_p,
+                                                     .repeat_penalty = s.repeat_penalty,
+                                                     .seed = s.seed},
+                                        .stop_at_end_of_turn = options.chat,
+                                        .stop_strings = options.stop_strings};
+  std::lock_guard lock(impl_->model->mutex);
+  const gemma::GenerateResult r =
+      gemma::Generate(impl_->session, impl_->model->tokenizer.get(), internal, callback);
+  return {.ids = r.ids,
+          .text = r.text,
+          .stop_reason = static_cast<StopReason>(r.stop_reason),
+          .first_token_seconds = r.first_token_seconds,
+          .decode_tokens_per_second = r.decode_seconds > 0 ? r.decode_steps / r.decode_seconds : 0};
+}
+
+GenerateResult Session::ChatTurn(std::string_view user_text, GenerateOptions options,
+                                 const TokenCallback& callback, std::string_view system_text) {
+  const bool first = impl_->session.position() == 0;
+  PrefillText(gemma::ChatTurnText(user_text, system_text, first));
+  options.chat = true;
+  return Generate(options, callback);
+}
+
+std::span<const float> Session::Logits() const { return impl_->session.logits(); }
+
+std::vector<float> Session::PrefillWithLogits(std::span<const int32_t> ids,
+                                              std::span<const size_t> positions) {
+  std::lock_guard lock(impl_->model->mutex);
+  return impl_->session.AppendWithLogits(ids, positions);
+}
+
+size_t Session::position() const { return impl_->session.position(); }
+
+void Session::Reset() { impl_->session.Reset(); }
+
+}  // namespace gemma_rt
