@@ -44,8 +44,8 @@ uint64_t ModelWeights::WeightBytes() const {
   auto matrix = [](const WeightMatrix& m) { return static_cast<uint64_t>(m.rows) * m.row_bytes; };
   uint64_t total = matrix(embedding) + final_norm_scale.size() * sizeof(float);
   for (const LayerWeights& l : layers) {
-    total += matrix(l.q) + matrix(l.k) + matrix(l.v) + matrix(l.o) + matrix(l.gate) +
-             matrix(l.up) + matrix(l.down);
+    total += matrix(l.q) + matrix(l.k) + matrix(l.v) + matrix(l.o) + matrix(l.gate) + matrix(l.up) +
+             matrix(l.down);
     total += (l.attn_norm_scale.size() + l.ffn_norm_scale.size()) * sizeof(float);
   }
   return total;
@@ -75,24 +75,46 @@ ModelWeights BindWeights(const ModelConfig& config, const WeightSource& source) 
     }
     if (spec.shape.size() == 2 && spec.shape[1] % Traits(view->dtype).block_elements != 0) {
       problems.push_back(StrCat("tensor '", name, "' rows of ", spec.shape[1],
-                                " values do not fill whole ", DTypeName(view->dtype),
-                                " blocks"));
+                                " values do not fill whole ", DTypeName(view->dtype), " blocks"));
       return;
     }
     LayerWeights* layer = spec.layer >= 0 ? &weights.layers[spec.layer] : nullptr;
     switch (spec.role) {
-      case TensorRole::kEmbedding: weights.embedding = ToMatrix(*view); break;
-      case TensorRole::kAttnNorm: layer->attn_norm_scale = ToNormScale(*view, source.norm_storage); break;
-      case TensorRole::kQ: layer->q = ToMatrix(*view); break;
-      case TensorRole::kK: layer->k = ToMatrix(*view); break;
-      case TensorRole::kV: layer->v = ToMatrix(*view); break;
-      case TensorRole::kO: layer->o = ToMatrix(*view); break;
-      case TensorRole::kFfnNorm: layer->ffn_norm_scale = ToNormScale(*view, source.norm_storage); break;
-      case TensorRole::kGate: layer->gate = ToMatrix(*view); break;
-      case TensorRole::kUp: layer->up = ToMatrix(*view); break;
-      case TensorRole::kDown: layer->down = ToMatrix(*view); break;
-      case TensorRole::kFinalNorm: weights.final_norm_scale = ToNormScale(*view, source.norm_storage); break;
-      case TensorRole::kCount: break;
+      case TensorRole::kEmbedding:
+        weights.embedding = ToMatrix(*view);
+        break;
+      case TensorRole::kAttnNorm:
+        layer->attn_norm_scale = ToNormScale(*view, source.norm_storage);
+        break;
+      case TensorRole::kQ:
+        layer->q = ToMatrix(*view);
+        break;
+      case TensorRole::kK:
+        layer->k = ToMatrix(*view);
+        break;
+      case TensorRole::kV:
+        layer->v = ToMatrix(*view);
+        break;
+      case TensorRole::kO:
+        layer->o = ToMatrix(*view);
+        break;
+      case TensorRole::kFfnNorm:
+        layer->ffn_norm_scale = ToNormScale(*view, source.norm_storage);
+        break;
+      case TensorRole::kGate:
+        layer->gate = ToMatrix(*view);
+        break;
+      case TensorRole::kUp:
+        layer->up = ToMatrix(*view);
+        break;
+      case TensorRole::kDown:
+        layer->down = ToMatrix(*view);
+        break;
+      case TensorRole::kFinalNorm:
+        weights.final_norm_scale = ToNormScale(*view, source.norm_storage);
+        break;
+      case TensorRole::kCount:
+        break;
     }
   });
   for (const std::string& name : source.all_names) {
@@ -106,21 +128,25 @@ ModelWeights BindWeights(const ModelConfig& config, const WeightSource& source) 
                                  " problem(s) binding the weights to the config:");
     const size_t shown = std::min<size_t>(problems.size(), 20);
     for (size_t i = 0; i < shown; ++i) message += "\n  " + problems[i];
-    if (shown < problems.size()) message += StrCat("\n  ... and ", problems.size() - shown, " more");
+    if (shown < problems.size())
+      message += StrCat("\n  ... and ", problems.size() - shown, " more");
     throw Error(ErrorCode::kShape, message);
   }
   return weights;
 }
 
-ModelWeights LoadSafetensorsModel(const std::string& path) {
+std::string ConfigPathFor(const std::string& path) {
   namespace fs = std::filesystem;
   const fs::path root(path);
-  const fs::path dir = fs::is_directory(root) ? root : root.parent_path();
-  // The checkpoint first: its errors say what is wrong with the path itself.
-  auto checkpoint = std::make_shared<SafetensorsCheckpoint>(SafetensorsCheckpoint::Open(path));
-  const ModelConfig config = LoadConfigFile((dir / "config.json").string());
+  std::error_code ec;
+  const fs::path dir = fs::is_directory(root, ec) ? root : root.parent_path();
+  return (dir / "config.json").string();
+}
+
+ModelWeights BindSafetensorsCheckpoint(std::shared_ptr<const SafetensorsCheckpoint> checkpoint,
+                                       const ModelConfig& config, const std::string& origin) {
   WeightSource source;
-  source.origin = path;
+  source.origin = origin;
   source.norm_storage = NormStorage::kWeight;
   source.find = [ckpt = checkpoint.get()](const std::string& name) -> std::optional<TensorView> {
     const LocatedTensor* t = ckpt->Find(name);
@@ -128,8 +154,16 @@ ModelWeights LoadSafetensorsModel(const std::string& path) {
     return t->view;
   };
   for (const LocatedTensor& t : checkpoint->tensors()) source.all_names.push_back(t.name);
-  source.storage = checkpoint;
+  source.storage = std::move(checkpoint);
   return BindWeights(config, source);
+}
+
+ModelWeights LoadSafetensorsModel(const std::string& path) {
+  // The checkpoint first: its errors say what is wrong with the path itself.
+  auto checkpoint =
+      std::make_shared<const SafetensorsCheckpoint>(SafetensorsCheckpoint::Open(path));
+  const ModelConfig config = LoadConfigFile(ConfigPathFor(path));
+  return BindSafetensorsCheckpoint(std::move(checkpoint), config, path);
 }
 
 }  // namespace gemma

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/tensor_view.h"
+#include "io/safetensors_checkpoint.h"
 #include "kernels/weight_matrix.h"
 #include "model/config.h"
 #include "model/tensor_table.h"
@@ -44,9 +45,9 @@ struct ModelWeights {
 enum class NormStorage : uint8_t { kWeight, kOnePlusWeight };
 
 struct WeightSource {
-  std::string origin;                  // path, for messages
+  std::string origin;  // path, for messages
   NormStorage norm_storage = NormStorage::kWeight;
-  bool use_gguf_names = false;         // look tensors up by TensorSpec::gguf_name
+  bool use_gguf_names = false;  // look tensors up by TensorSpec::gguf_name
   // Tensor shapes as stored: HF [out, in]. (A GGUF reader reverses ggml's ne order.)
   std::function<std::optional<TensorView>(const std::string& name)> find;
   std::vector<std::string> all_names;  // to report unexpected tensors
@@ -60,5 +61,12 @@ ModelWeights BindWeights(const ModelConfig& config, const WeightSource& source);
 // A Hugging Face directory (config.json + safetensors) or a single .safetensors file
 // next to a config.json.
 ModelWeights LoadSafetensorsModel(const std::string& path);
+
+// The same for a checkpoint that is already open (e.g. by a tool that also lists it).
+ModelWeights BindSafetensorsCheckpoint(std::shared_ptr<const SafetensorsCheckpoint> checkpoint,
+                                       const ModelConfig& config, const std::string& origin);
+
+// config.json next to `path` (a model directory or a .safetensors file in one).
+std::string ConfigPathFor(const std::string& path);
 
 }  // namespace gemma

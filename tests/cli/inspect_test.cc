@@ -1,0 +1,125 @@
+// The gemma-rt binary end to end: inspect and make-random on good input, and on bad input
+// a non-zero exit with one clear message (no crash, no stack trace).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "io/safetensors_test_util.h"
+
+namespace gemma {
+namespace {
+
+using testing::ScratchDir;
+using testing::WriteFile;
+
+const std::string kGolden = std::string(GEMMA_TEST_DATA_DIR) + "/golden/";
+
+struct RunResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+RunResult RunCli(const std::string& args) {
+  const std::string command = std::string("'") + GEMMA_CLI_PATH + "' " + args + " 2>&1";
+  RunResult result;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+// Exit code 1 and exactly one line: "gemma-rt: error: <message>" containing `part`.
+void ExpectOneClearError(const RunResult& r, const std::string& part) {
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_EQ(r.output.rfind("gemma-rt: error: ", 0), 0u) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  EXPECT_NE(r.output.find(part), std::string::npos) << r.output;
+}
+
+TEST(CliInspect, TextOutputListsEveryTensor) {
+  const RunResult r = RunCli("inspect --model " + kGolden + "tiny-7b-f32");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("parameters   529056"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("bytes F32    2116224"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("model.layers.2.self_attn.q_proj.weight"), std::string::npos);
+  EXPECT_NE(r.output.find("[128, 96]"), std::string::npos);
+  EXPECT_NE(r.output.find("model-00002-of-00002.safetensors"), std::string::npos);
+}
+
+TEST(CliInspect, JsonOutput) {
+  const RunResult r = RunCli("inspect --json --model " + kGolden + "tiny-2b-bf16");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["parameters"], 151872);
+  EXPECT_EQ(j["bytes_per_dtype"]["BF16"], 303744);
+  EXPECT_EQ(j["config"]["num_key_value_heads"], 1);
+  ASSERT_EQ(j["tensors"].size(), 2u + 2 * 9);
+  EXPECT_EQ(j["tensors"][0]["name"], "model.embed_tokens.weight");
+  EXPECT_EQ(j["tensors"][0]["dtype"], "BF16");
+  EXPECT_EQ(j["tensors"][0]["shape"], nlohmann::json::array({512, 64}));
+  EXPECT_EQ(j["tensors"][0]["shard"], "model.safetensors");
+}
+
+TEST(CliInspect, NonexistentDirectory) {
+  ScratchDir dir("cli");
+  ExpectOneClearError(RunCli("inspect --model " + dir.File("nope")), dir.File("nope"));
+}
+
+TEST(CliInspect, TruncatedFile) {
+  ScratchDir dir("cli");
+  std::filesystem::copy(kGolden + "tiny-2b-f32/config.json", dir.File("config.json"));
+  const std::string bytes = testing::ReadFile(kGolden + "tiny-2b-f32/model.safetensors");
+  WriteFile(dir.File("model.safetensors"), bytes.substr(0, bytes.size() / 2));
+  const RunResult r = RunCli("inspect --model " + dir.path().string());
+  ExpectOneClearError(r, dir.File("model.safetensors"));
+  EXPECT_NE(r.output.find("truncated"), std::string::npos) << r.output;
+}
+
+TEST(CliInspect, GarbageHeader) {
+  ScratchDir dir("cli");
+  std::filesystem::copy(kGolden + "tiny-2b-f32/config.json", dir.File("config.json"));
+  WriteFile(dir.File("model.safetensors"), std::string(64, '\xff'));
+  ExpectOneClearError(RunCli("inspect --model " + dir.path().string()), "exceeds");
+}
+
+TEST(CliInspect, BadConfig) {
+  ScratchDir dir("cli");
+  std::filesystem::copy(kGolden + "tiny-2b-f32/model.safetensors", dir.File("model.safetensors"));
+  WriteFile(dir.File("config.json"), R"({"vocab_size": 512, "hidden_size": 64})");
+  ExpectOneClearError(RunCli("inspect --model " + dir.path().string()), "intermediate_size");
+}
+
+TEST(CliMakeRandom, SmallConfigFileRoundTripsThroughInspect) {
+  ScratchDir dir("cli");
+  const std::string out = dir.File("model");
+  const RunResult made =
+      RunCli("make-random --preset " + kGolden +
+             "tiny-7b-f32/config.json --dtype f32 --seed 3 --out " + out + " --shard-size 1100000");
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  // The same split as the golden case: two shards and an index identical to it.
+  EXPECT_TRUE(testing::ReadFile(out + "/model.safetensors.index.json") ==
+              testing::ReadFile(kGolden + "tiny-7b-f32/model.safetensors.index.json"));
+  const RunResult r = RunCli("inspect --json --model " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["parameters"], 529056);
+  EXPECT_EQ(j["shards"].size(), 2u);
+}
+
+TEST(CliMakeRandom, BadArguments) {
+  ScratchDir dir("cli");
+  ExpectOneClearError(RunCli("make-random --preset 3b --out " + dir.File("m")), "'3b'");
+  ExpectOneClearError(RunCli("make-random --preset 2b --dtype q4_0 --out " + dir.File("m")),
+                      "--dtype");
+}
+
+}  // namespace
+}  // namespace gemma
