@@ -22,6 +22,7 @@
 // clang-format on
 #include <algorithm>
 
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "kernels/simd_weights-inl.h"
 
@@ -31,7 +32,9 @@ namespace gemma::matmul_blocking {
 constexpr size_t kMR = 6;    // tokens per register tile
 constexpr size_t kKC = 256;  // columns per block: a [kKC][NR] strip is 16 KiB on AVX2 (L1)
 constexpr size_t kMC = 120;  // tokens per packed block (multiple of kMR): 120 KiB (L2)
-constexpr size_t kNC = 256;  // weight rows per packed block (multiple of every NR): 256 KiB
+// Weight rows per packed block (a multiple of every NR): 2 MiB, in L3. Large, because the
+// activations are re-packed once per block of rows (and that copy reads x from L3).
+constexpr size_t kNC = 2048;
 // Floats of scratch one thread needs: packed weights + packed activations.
 constexpr size_t kScratchFloats = kKC * kNC + kKC * kMC;
 }  // namespace gemma::matmul_blocking
@@ -94,6 +97,15 @@ HWY_INLINE void MicroKernel(DF df, const float* HWY_RESTRICT a, const float* HWY
   V c00 = hn::Zero(df), c01 = hn::Zero(df), c10 = hn::Zero(df), c11 = hn::Zero(df);
   V c20 = hn::Zero(df), c21 = hn::Zero(df), c30 = hn::Zero(df), c31 = hn::Zero(df);
   V c40 = hn::Zero(df), c41 = hn::Zero(df), c50 = hn::Zero(df), c51 = hn::Zero(df);
+  if (accumulate) {
+    // The tile of y was last touched a whole column block ago and is likely out of L1/L2:
+    // start loading it now so the misses overlap the FMAs below.
+    for (size_t i = 0; i < kMR; ++i) {
+      hwy::Prefetch(c + i * ldc);
+      hwy::Prefetch(c + i * ldc + 2 * N - 1);
+    }
+  }
+#pragma GCC unroll 4  // fewer loop-counter uops between the FMAs
   for (size_t k = 0; k < kc; ++k) {
     const V b0 = hn::Load(df, b);
     const V b1 = hn::Load(df, b + N);
