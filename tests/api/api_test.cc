@@ -1,0 +1,99 @@
+// The public API against the golden data: greedy ids, logits, independent sessions.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "gemma_rt/gemma_rt.h"
+#include "model/golden_support.h"
+
+namespace {
+
+using gemma::testing::GoldenCaseNames;
+using gemma::testing::LoadGoldenCase;
+
+const gemma_rt::GenerateOptions kGreedy16{.max_tokens = 16, .sampling = {.temperature = 0.0f}};
+
+class ApiGoldenTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ApiGoldenTest, GreedyIdsAndLogitsMatchTheReference) {
+  const auto g = LoadGoldenCase(GetParam());
+  const gemma_rt::Model model = gemma_rt::Model::Load({.path = g.dir, .threads = 2});
+  EXPECT_FALSE(model.has_tokenizer());
+  gemma_rt::Session session(model, {.context = 512});
+  const std::vector<float> logits = session.PrefillWithLogits(g.prompt_ids, g.logits_positions);
+  const size_t vocab = model.info().vocab_size;
+  for (size_t i = 0; i < g.logits_positions.size(); ++i) {
+    float diff = 0;
+    for (size_t v = 0; v < vocab; ++v)
+      diff = std::max(diff, std::abs(logits[i * vocab + v] - g.logits[i][v]));
+    EXPECT_LE(diff, 1e-4f * g.max_abs_logit) << "position " << g.logits_positions[i];
+  }
+  std::vector<int32_t> streamed;
+  const gemma_rt::GenerateResult result =
+      session.Generate(kGreedy16, [&](int32_t id, std::string_view) {
+        if (id >= 0) streamed.push_back(id);
+        return true;
+      });
+  EXPECT_EQ(result.ids, g.greedy_ids);
+  EXPECT_EQ(streamed, g.greedy_ids);
+  EXPECT_EQ(result.stop_reason, gemma_rt::StopReason::kMaxTokens);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllCases, ApiGoldenTest, ::testing::ValuesIn(GoldenCaseNames()),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
+
+TEST(ApiSessions, TwoInterleavedSessionsGiveTheSameResultsAsSeparateRuns) {
+  const auto g = LoadGoldenCase("tiny-7b-f32");
+  const gemma_rt::Model model = gemma_rt::Model::Load({.path = g.dir, .threads = 2});
+  const std::vector<int32_t> other = {2, 77, 301, 5, 5, 64};
+  auto alone = [&](const std::vector<int32_t>& prompt) {
+    gemma_rt::Session s(model, {.context = 64});
+    s.Prefill(prompt);
+    return s.Generate(kGreedy16).ids;
+  };
+  const std::vector<int32_t> alone_a = alone(g.prompt_ids), alone_b = alone(other);
+  EXPECT_EQ(alone_a, g.greedy_ids);
+
+  gemma_rt::Session a(model, {.context = 64}), b(model, {.context = 64});
+  a.Prefill(g.prompt_ids);
+  b.Prefill(other);
+  std::vector<int32_t> ids_a, ids_b;
+  const gemma_rt::GenerateOptions one{.max_tokens = 1, .sampling = {.temperature = 0.0f}};
+  for (int step = 0; step < 16; ++step) {
+    ids_a.push_back(a.Generate(one).ids.at(0));
+    a.Prefill(std::span(&ids_a.back(), 1));
+    ids_b.push_back(b.Generate(one).ids.at(0));
+    b.Prefill(std::span(&ids_b.back(), 1));
+  }
+  EXPECT_EQ(ids_a, alone_a);
+  EXPECT_EQ(ids_b, alone_b);
+}
+
+TEST(ApiSessions, SeededSamplingIsReproducible) {
+  const auto g = LoadGoldenCase("tiny-2b-f32");
+  const gemma_rt::Model model = gemma_rt::Model::Load({.path = g.dir, .threads = 1});
+  auto sample = [&](uint64_t seed) {
+    gemma_rt::Session s(model, {.context = 64});
+    s.Prefill(g.prompt_ids);
+    return s.Generate({.max_tokens = 24, .sampling = {.temperature = 1.0f, .seed = seed}}).ids;
+  };
+  EXPECT_EQ(sample(3), sample(3));
+  EXPECT_NE(sample(3), sample(4));
+}
+
+TEST(ApiErrors, TextWithoutATokenizerAndBadIdsAreClearErrors) {
+  const auto g = LoadGoldenCase("tiny-2b-f32");
+  const gemma_rt::Model model = gemma_rt::Model::Load({.path = g.dir, .threads = 1});
+  gemma_rt::Session s(model, {.context = 16});
+  EXPECT_THROW(s.PrefillText("hello"), std::runtime_error);
+  const std::vector<int32_t> bad = {2, 512};
+  EXPECT_THROW(s.Prefill(bad), std::runtime_error);
+  EXPECT_THROW(gemma_rt::Model::Load({.path = g.dir + "/missing"}), std::runtime_error);
+}
+
+}  // namespace
