@@ -38,9 +38,10 @@ uint32_t AwaitChange(const std::atomic<uint32_t>& value, uint32_t old) {
 }  // namespace
 
 ThreadPool::ThreadPool(int threads) {
-  const int n = std::max(1, threads);
+  // Parts are counted in 16 bits of claim_.
+  const int n = std::clamp(threads, 1, 65535);
   workers_.reserve(static_cast<size_t>(n - 1));
-  for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
+  for (int i = 1; i < n; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -50,42 +51,57 @@ ThreadPool::~ThreadPool() {
   for (std::thread& t : workers_) t.join();
 }
 
-void ThreadPool::RunWorkerBody(int worker) {
-  try {
-    (*job_)(worker);
-  } catch (...) {
-    if (!error_claimed_.exchange(true)) error_ = std::current_exception();
+void ThreadPool::RunParts(uint32_t generation) {
+  uint64_t claim = claim_.load(std::memory_order_acquire);
+  for (;;) {
+    if (static_cast<uint32_t>(claim >> 32) != generation) return;  // a later job
+    const uint32_t parts = static_cast<uint32_t>(claim >> 16) & 0xffffu;
+    const uint32_t part = static_cast<uint32_t>(claim) & 0xffffu;
+    if (part >= parts) return;  // all claimed
+    if (!claim_.compare_exchange_weak(claim, claim + 1, std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+      continue;  // claim now holds the current value
+    }
+    // The job cannot finish (nor job_ change) before this part is counted done.
+    try {
+      (*job_)(static_cast<int>(part));
+    } catch (...) {
+      if (!error_claimed_.exchange(true)) error_ = std::current_exception();
+    }
+    if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == parts) done_.notify_one();
+    claim = claim_.load(std::memory_order_acquire);
   }
 }
 
-void ThreadPool::WorkerLoop(int worker) {
+void ThreadPool::WorkerLoop() {
   uint32_t seen = 0;
   for (;;) {
     seen = AwaitChange(generation_, seen);
     if (stop_) return;
-    RunWorkerBody(worker);
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+    RunParts(seen);
   }
 }
 
 void ThreadPool::RunRef(FunctionRef<void(int)> body) {
-  if (workers_.empty()) {
+  const uint32_t parts = static_cast<uint32_t>(size());
+  if (parts == 1) {
     body(0);
     return;
   }
   job_ = &body;
   error_claimed_.store(false, std::memory_order_relaxed);
   error_ = nullptr;
-  pending_.store(static_cast<uint32_t>(workers_.size()), std::memory_order_relaxed);
-  // The release publishes job_ and pending_ to the workers that acquire the generation.
-  generation_.fetch_add(1, std::memory_order_release);
+  done_.store(0, std::memory_order_relaxed);
+  const uint32_t generation = ++last_generation_;
+  // The release publishes job_, done_ and error_ to whoever acquires the claim.
+  claim_.store((uint64_t{generation} << 32) | (uint64_t{parts} << 16), std::memory_order_release);
+  generation_.store(generation, std::memory_order_release);
   generation_.notify_all();  // a system call only if a worker is asleep
 
-  RunWorkerBody(0);
+  RunParts(generation);
 
-  for (uint32_t left = pending_.load(std::memory_order_acquire); left != 0;) {
-    const uint32_t was = left;
-    left = AwaitChange(pending_, was);
+  for (uint32_t finished = done_.load(std::memory_order_acquire); finished != parts;) {
+    finished = AwaitChange(done_, finished);
   }
   job_ = nullptr;
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));

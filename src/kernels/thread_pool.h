@@ -3,9 +3,11 @@
 //
 // Decode makes ~150 kernel calls per token, so the hand-off must cost microseconds, not a
 // futex round trip: workers spin briefly on an atomic generation counter before they
-// sleep (std::atomic::wait), and the caller spins briefly before it sleeps on the count of
-// workers still busy. There is no lock on the hot path; each worker touches only the
-// generation counter and the pending count.
+// sleep (std::atomic::wait). A call is split into size() parts that the participants
+// claim from one atomic counter; the caller claims parts too and returns as soon as every
+// part is done. So a worker that the OS has not scheduled yet (a busy machine) delays
+// nothing: the caller does its part instead. No lock on the hot path: one compare-and-swap
+// per part, one atomic increment per finished part.
 #pragma once
 
 #include <atomic>
@@ -52,11 +54,11 @@ class ThreadPool {
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
-  // Runs body(worker) once on each of the size() workers and waits for all of them. The
-  // caller splits the work by worker index (static partitioning keeps each weight row on
-  // one core and needs no shared counter on the hot path). One caller at a time; body
-  // must not call Run on the same pool. An exception thrown by body on any worker is
-  // rethrown here after all workers finished.
+  // Calls body(part) once for each part in [0, size()) and waits for all of them. Each
+  // part runs on one thread, but one thread may run several parts (whichever thread is
+  // free claims the next one), so per-part scratch indexed by `part` is safe. One caller
+  // at a time; body must not call Run on the same pool. An exception thrown by a part is
+  // rethrown here after all parts finished.
   void Run(const std::function<void(int worker)>& body);
 
   // Splits [0, n) into size() contiguous chunks whose boundaries are multiples of `align`
@@ -73,17 +75,22 @@ class ThreadPool {
   static std::pair<size_t, size_t> Chunk(size_t n, size_t align, size_t parts, size_t worker);
 
  private:
-  void WorkerLoop(int worker);
-  void RunWorkerBody(int worker);
+  void WorkerLoop();
+  // Claims and runs parts of job `generation` until none is left.
+  void RunParts(uint32_t generation);
 
   std::vector<std::thread> workers_;
-  FunctionRef<void(int)>* job_ = nullptr;  // valid while a Run is in flight
-  std::exception_ptr error_;               // first exception thrown by a worker
+  FunctionRef<void(int)>* job_ = nullptr;  // valid while one of its parts is unfinished
+  std::exception_ptr error_;               // first exception thrown by a part
   std::atomic<bool> error_claimed_{false};
-  bool stop_ = false;  // written before the last generation bump of the destructor
-  // Separate cache lines: workers poll generation_ and write pending_.
+  bool stop_ = false;             // written before the last generation bump of the destructor
+  uint32_t last_generation_ = 0;  // of the caller's latest job
+  // Separate cache lines: workers poll generation_, claim from claim_, count in done_.
   alignas(64) std::atomic<uint32_t> generation_{0};
-  alignas(64) std::atomic<uint32_t> pending_{0};
+  // (generation << 32) | (parts << 16) | next part: a claim is valid only for the job it
+  // was published with, so a late worker can never run a part of a finished job.
+  alignas(64) std::atomic<uint64_t> claim_{0};
+  alignas(64) std::atomic<uint32_t> done_{0};
 };
 
 }  // namespace gemma
