@@ -3,8 +3,8 @@
 // A model directory without a tokenizer (like the golden test cases) takes ids instead:
 // example_simple_generate MODEL_DIR --ids 2,17,33
 #include <cstdio>
-#include <cstdlib>
 #include <exception>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,12 +21,8 @@ int main(int argc, char** argv) {
 
     if (argc >= 4 && std::string(argv[2]) == "--ids") {
       std::vector<int32_t> ids;
-      for (const char* p = argv[3]; *p;) {
-        char* end;
-        ids.push_back(static_cast<int32_t>(std::strtol(p, &end, 10)));
-        p = *end == ',' ? end + 1 : end;
-        if (end == p && *p) break;
-      }
+      std::istringstream list(argv[3]);
+      for (std::string item; std::getline(list, item, ',');) ids.push_back(std::stoi(item));
       session.Prefill(ids);  // used exactly as given
     } else {
       session.PrefillText(argc >= 3 ? argv[2] : "Write me a poem about Machine Learning.");
