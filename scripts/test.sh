@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The one test command of gemma-rt (README, .ci/run). On a fresh Debian 12 machine it:
+#   1. installs the Debian packages (scripts/install-deps.sh) and fetches the tokenizer;
+#   2. builds Release and runs every test (ctest);
+#   3. builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs the tests
+#      again (benchmarks are not built there);
+#   4. builds the libFuzzer targets with clang and runs each for GEMMA_FUZZ_SECONDS (60).
+# It ends with one line "N passed, N failed" (test cases and fuzzers) and exits non-zero
+# when anything failed. On 2 cores the whole run takes roughly 35-50 minutes, most of it
+# compiling; set GEMMA_SKIP_SANITIZE=1 or GEMMA_SKIP_FUZZ=1 to leave a stage out locally.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+jobs="${GEMMA_JOBS:-$(nproc)}"
+fuzz_seconds="${GEMMA_FUZZ_SECONDS:-60}"
+passed=0
+failed=0
+failures=()
+log_dir="$(mktemp -d)"
+trap 'rm -rf "$log_dir"' EXIT
+
+stage() { printf '\n==== %s ====\n' "$*"; }
+
+# Runs ctest in build dir $1 and adds its counts to the totals.
+run_ctest() {
+  local dir="$1" name="$2" log="$log_dir/$2.log" rc=0
+  ctest --test-dir "$dir" --output-on-failure -j "$jobs" 2>&1 | tee "$log" || rc=$?
+  local summary total bad
+  summary="$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1 || true)"
+  if [[ -z "$summary" ]]; then
+    failed=$((failed + 1))
+    failures+=("$name: ctest did not run")
+    return
+  fi
+  bad="$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$summary")"
+  total="$(sed -E 's/.* failed out of ([0-9]+).*/\1/' <<<"$summary")"
+  passed=$((passed + total - bad))
+  failed=$((failed + bad))
+  if [[ "$bad" -ne 0 || "$rc" -ne 0 ]]; then failures+=("$name: $bad of $total tests failed"); fi
+}
+
+stage "dependencies"
+bash scripts/install-deps.sh
+if [[ -f scripts/fetch-tokenizer.sh ]]; then bash scripts/fetch-tokenizer.sh; fi
+
+stage "Release build"
+cmake -S . -B build-ci -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build build-ci -j "$jobs"
+stage "Release tests"
+run_ctest build-ci release
+
+if [[ "${GEMMA_SKIP_SANITIZE:-0}" != 1 ]]; then
+  stage "ASan + UBSan build"
+  cmake -S . -B build-ci-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DGEMMA_SANITIZE=ON -DGEMMA_BUILD_BENCH=OFF
+  cmake --build build-ci-asan -j "$jobs"
+  stage "ASan + UBSan tests"
+  ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1" \
+    run_ctest build-ci-asan sanitize
+fi
+
+if [[ "${GEMMA_SKIP_FUZZ:-0}" != 1 ]]; then
+  stage "fuzzers (clang, ${fuzz_seconds} s each)"
+  fuzzers=()
+  for src in fuzz/*_fuzzer.cc; do fuzzers+=("$(basename "$src" .cc)"); done
+  CC=clang CXX=clang++ cmake -S . -B build-ci-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DGEMMA_BUILD_FUZZERS=ON -DGEMMA_BUILD_TESTS=OFF -DGEMMA_BUILD_BENCH=OFF
+  cmake --build build-ci-fuzz -j "$jobs" --target "${fuzzers[@]}"
+  for fuzzer in "${fuzzers[@]}"; do
+    # New inputs go to a scratch corpus; the seeds in fuzz/corpus/ are only read.
+    work="$log_dir/corpus-$fuzzer"
+    mkdir -p "$work"
+    seeds=()
+    [[ -d "fuzz/corpus/${fuzzer%_fuzzer}" ]] && seeds+=("fuzz/corpus/${fuzzer%_fuzzer}")
+    if "build-ci-fuzz/fuzz/$fuzzer" -max_total_time="$fuzz_seconds" -print_final_stats=1 \
+      -artifact_prefix="$log_dir/" "$work" "${seeds[@]}" >"$log_dir/$fuzzer.log" 2>&1; then
+      passed=$((passed + 1))
+      echo "$fuzzer: $(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log_dir/$fuzzer.log" |
+        grep -Eo '[0-9]+$') runs, no crash"
+    else
+      failed=$((failed + 1))
+      failures+=("$fuzzer crashed")
+      tail -40 "$log_dir/$fuzzer.log"
+    fi
+  done
+fi
+
+stage "summary"
+for f in "${failures[@]+"${failures[@]}"}"; do echo "FAILED: $f"; done
+echo "$passed passed, $failed failed"
+[[ "$failed" -eq 0 ]]
