@@ -11,6 +11,7 @@ using RunFunction = std::function<int()>;
 
 void AddInspectCommand(CLI::App& app, RunFunction& run);
 void AddTokenizeCommands(CLI::App& app, RunFunction& run);  // tokenize, detokenize
+void AddTokenizeCommands(CLI::App& app, RunFunction& run);  // tokenize, detokenize
 void AddGenerateCommand(CLI::App& app, RunFunction& run);
 void AddChatCommand(CLI::App& app, RunFunction& run);
 void AddLogitsCommand(CLI::App& app, RunFunction& run);

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   gemma::cli::RunFunction run;
   gemma::cli::AddInspectCommand(app, run);
   gemma::cli::AddTokenizeCommands(app, run);
+  gemma::cli::AddTokenizeCommands(app, run);
   gemma::cli::AddGenerateCommand(app, run);
   gemma::cli::AddChatCommand(app, run);
   gemma::cli::AddLogitsCommand(app, run);
