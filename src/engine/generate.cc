@@ -95,9 +95,14 @@ GenerateResult Generate(Session& session, const Tokenizer* tokenizer,
   // the text (then what follows it is dropped).
   if (result.stop_reason != StopReason::kStopString &&
       result.stop_reason != StopReason::kCallback) {
-    std::string tail = decoder ? matcher.Push(decoder->Flush()).text : std::string();
-    tail += matcher.Flush();
-    if (!tail.empty()) emit(kNoToken, tail);
+    StopStringMatcher::Result tail;
+    if (decoder) tail = matcher.Push(decoder->Flush());
+    if (tail.stopped) {
+      result.stop_reason = StopReason::kStopString;
+    } else {
+      tail.text += matcher.Flush();
+    }
+    if (!tail.text.empty()) emit(kNoToken, tail.text);
   }
   return result;
 }
