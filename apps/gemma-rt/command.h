@@ -11,12 +11,12 @@ using RunFunction = std::function<int()>;
 
 void AddInspectCommand(CLI::App& app, RunFunction& run);
 void AddTokenizeCommands(CLI::App& app, RunFunction& run);  // tokenize, detokenize
-void AddTokenizeCommands(CLI::App& app, RunFunction& run);  // tokenize, detokenize
 void AddGenerateCommand(CLI::App& app, RunFunction& run);
 void AddChatCommand(CLI::App& app, RunFunction& run);
 void AddLogitsCommand(CLI::App& app, RunFunction& run);
 void AddMakeRandomCommand(CLI::App& app, RunFunction& run);
 void AddQuantizeCommand(CLI::App& app, RunFunction& run);
+void AddCompareCommand(CLI::App& app, RunFunction& run);
 void AddBenchCommand(CLI::App& app, RunFunction& run);
 
 }  // namespace gemma::cli

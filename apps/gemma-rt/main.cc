@@ -14,12 +14,12 @@ int main(int argc, char** argv) {
   gemma::cli::RunFunction run;
   gemma::cli::AddInspectCommand(app, run);
   gemma::cli::AddTokenizeCommands(app, run);
-  gemma::cli::AddTokenizeCommands(app, run);
   gemma::cli::AddGenerateCommand(app, run);
   gemma::cli::AddChatCommand(app, run);
   gemma::cli::AddLogitsCommand(app, run);
   gemma::cli::AddMakeRandomCommand(app, run);
   gemma::cli::AddQuantizeCommand(app, run);
+  gemma::cli::AddCompareCommand(app, run);
   gemma::cli::AddBenchCommand(app, run);
 
   try {
