@@ -1,0 +1,86 @@
+// gemma-rt bench as a user runs it: it measures what it claims (positive rates, the
+// requested sizes, the model's weight bytes) and refuses bad requests with one clear error.
+// Speed itself is not asserted here: that is what the benchmark is for.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Outcome {
+  int exit_code;
+  std::string out;
+};
+
+Outcome RunCli(const std::string& args, bool with_stderr = true) {
+  const std::string command =
+      std::string(GEMMA_CLI_PATH) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
+  FILE* pipe = popen(command.c_str(), "r");
+  EXPECT_NE(pipe, nullptr);
+  std::string out;
+  std::array<char, 4096> buffer;
+  while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) out.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+const std::string kData = GEMMA_TEST_DATA_DIR;
+
+void ExpectSaneJson(const std::string& text, size_t prompt, size_t gen, int reps) {
+  const nlohmann::json j = nlohmann::json::parse(text);
+  for (const char* key : {"prompt_tokens_per_s", "gen_tokens_per_s", "time_to_first_token_s",
+                          "load_s", "peak_rss_bytes"}) {
+    ASSERT_TRUE(j.contains(key)) << key;
+  }
+  EXPECT_GT(j["prompt_tokens_per_s"].get<double>(), 0.0);
+  EXPECT_GT(j["gen_tokens_per_s"].get<double>(), 0.0);
+  EXPECT_GT(j["time_to_first_token_s"].get<double>(), 0.0);
+  EXPECT_GT(j["peak_rss_bytes"].get<uint64_t>(), 0u);
+  EXPECT_EQ(j["prompt_tokens"].get<size_t>(), prompt);
+  EXPECT_EQ(j["gen_tokens"].get<size_t>(), gen);
+  EXPECT_EQ(j["prompt_tokens_per_s_samples"].size(), static_cast<size_t>(reps));
+  EXPECT_EQ(j["gen_tokens_per_s_samples"].size(), static_cast<size_t>(reps));
+}
+
+TEST(CliBench, RandomModelInMemory) {
+  const Outcome r = RunCli("bench --random " + kData +
+                               "/golden/tiny-7b-f32/config.json --dtype f32 -p 12 -n 5 -r 2 -t 2 "
+                               "--json",
+                           /*with_stderr=*/false);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  ExpectSaneJson(r.out, 12, 5, 2);
+  // tiny-7b: 512 x 96 embedding + 3 layers of 4x32 attention and 384-wide MLP, float32.
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["parameters"].get<int64_t>(), 529056);
+}
+
+TEST(CliBench, CheckpointAndGguf) {
+  for (const std::string model :
+       {kData + "/golden/tiny-2b-bf16", kData + "/gguf/small-2b-256/model-q8_0.gguf"}) {
+    const Outcome r = RunCli("bench --model " + model + " -p 8 -n 3 -r 1 --json", false);
+    ASSERT_EQ(r.exit_code, 0) << model << ": " << r.out;
+    ExpectSaneJson(r.out, 8, 3, 1);
+  }
+}
+
+TEST(CliBench, BadRequestsFailCleanly) {
+  const std::string tiny = kData + "/golden/tiny-2b-f32";
+  const std::vector<std::string> bad_requests = {"bench",
+                                                 "bench --model " + tiny + " --random 2b",
+                                                 "bench --model " + tiny + " -p 9000",
+                                                 "bench --random 2b --dtype q9_9",
+                                                 "bench --model /nonexistent",
+                                                 "bench --model " + tiny + " -r 0"};
+  for (const std::string& args : bad_requests) {
+    const Outcome r = RunCli(args);
+    EXPECT_NE(r.exit_code, 0) << args;
+    EXPECT_NE(r.out.find("error"), std::string::npos) << args << ": " << r.out;
+  }
+}
+
+}  // namespace
