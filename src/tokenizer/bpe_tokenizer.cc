@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "base/error.h"
+#include "tokenizer/min_heap.h"
 #include "tokenizer/pieces.h"
 #include "tokenizer/utf8.h"
 
@@ -13,28 +14,33 @@ namespace gemma {
 // One symbol of the word being merged: a doubly linked list over a vector, so merging is
 // O(1) and symbols never move. A merged symbol keeps the left index; the right one dies.
 struct BpeTokenizer::Symbol {
-  int32_t id;    // >= 0 a piece; kUnknown: a character not in the vocabulary; kDead: merged
-  int32_t prev;  // -1 at the start
-  int32_t next;  // -1 at the end
+  int32_t id;       // >= 0 a piece; kUnknown: a character not in the vocabulary; kDead: merged
+  int32_t prev;     // -1 at the start
+  int32_t next;     // -1 at the end
+  uint32_t length;  // in characters
 };
 constexpr int32_t kUnknown = -1;
 constexpr int32_t kDead = -2;
 
-// A possible merge of symbol `left` with its right neighbour, queued by (rank, left) so the
-// lowest rank wins and ties go to the leftmost pair. Entries are never removed when a merge
-// elsewhere makes them stale; they are checked when popped (lazy invalidation): stale when
-// either side's id changed, which is the case exactly when one of them took part in a merge.
-struct BpeTokenizer::Candidate {
-  uint64_t order;  // (rank << 32) | left index
-  int32_t left_id;
-  int32_t right_id;
-  bool operator>(const Candidate& other) const { return order > other.order; }
-};
+// The queue holds possible merges of a symbol `left` with its right neighbour as one 64-bit
+// key, ordered by (rank, left) so the lowest rank wins and ties go to the leftmost pair:
+//   rank (20 bits) | left index (32 bits) | characters of the merged piece (12 bits).
+// Entries are not removed when a merge elsewhere makes them stale; they are checked when
+// popped (lazy invalidation). A symbol's start never moves and its length only grows, so
+// the pair is unchanged exactly when left and its right neighbour still add up to the
+// recorded length (the check SentencePiece uses).
+constexpr int kLengthBits = 12;
+constexpr int kLeftBits = 32;
+constexpr uint64_t kMaxMergedLength = (uint64_t{1} << kLengthBits) - 1;
+
+uint64_t QueueKey(uint32_t rank, uint32_t left, uint32_t length) {
+  return (uint64_t{rank} << (kLeftBits + kLengthBits)) | (uint64_t{left} << kLengthBits) | length;
+}
 
 struct BpeTokenizer::Scratch {
   std::vector<Symbol> symbols;
   std::vector<uint32_t> starts;  // (symbols,) byte offset in the word, for the byte fallback
-  std::vector<Candidate> queue;  // a min-heap on order
+  MinHeap<8> queue;
 };
 
 BpeTokenizer::BpeTokenizer(BpeModel model)
@@ -59,6 +65,14 @@ BpeTokenizer::BpeTokenizer(BpeModel model)
     check(rule.left, "merge");
     check(rule.right, "merge");
     check(rule.merged, "merge");
+    const std::string& piece = pieces_[rule.merged];
+    const auto characters = std::count_if(piece.begin(), piece.end(), [](char c) {
+      return (static_cast<uint8_t>(c) & 0xC0) != 0x80;
+    });
+    if (static_cast<uint64_t>(characters) > kMaxMergedLength) {
+      Fail(ErrorCode::kUnsupported, "BPE tokenizer: merged piece ", rule.merged, " has ",
+           characters, " characters; at most ", kMaxMergedLength, " are supported");
+    }
   }
   for (const AddedToken& token : model.added_tokens) check(token.id, "added token");
 
@@ -155,6 +169,10 @@ std::vector<int32_t> BpeTokenizer::Encode(std::string_view text, bool add_bos) c
 void BpeTokenizer::EncodeWord(std::string_view word, Scratch& scratch,
                               std::vector<int32_t>& ids) const {
   if (word.empty()) return;
+  if (word.size() >= (uint64_t{1} << kLeftBits)) {
+    Fail(ErrorCode::kUnsupported, "BPE tokenizer: a stretch of ", word.size(),
+         " bytes without added tokens is too long (limit 4 GiB)");
+  }
   // symbols: (characters of word,)
   std::vector<Symbol>& symbols = scratch.symbols;
   std::vector<uint32_t>& starts = scratch.starts;
@@ -173,50 +191,52 @@ void BpeTokenizer::EncodeWord(std::string_view word, Scratch& scratch,
       length = scan.length;
     }
     const int32_t index = static_cast<int32_t>(symbols.size());
-    symbols.push_back({id < 0 ? kUnknown : id, index - 1, index + 1});
+    symbols.push_back({id < 0 ? kUnknown : id, index - 1, index + 1, 1});
     starts.push_back(static_cast<uint32_t>(pos));
     pos += length;
   }
   symbols.back().next = -1;
 
-  std::vector<Candidate>& queue = scratch.queue;
+  MinHeap<8>& queue = scratch.queue;
   queue.clear();
-  const auto consider = [&](int32_t left) {
+  // The key of a merge of `left` with its right neighbour, or 0 when they do not merge
+  // (0 is never a real key: the merged piece has at least two characters).
+  const auto key_of = [&](int32_t left) -> uint64_t {
     const int32_t right = symbols[left].next;
-    if (right < 0) return;
+    if (right < 0) return 0;
     const int32_t left_id = symbols[left].id;
     const int32_t right_id = symbols[right].id;
-    if (left_id < 0 || right_id < 0) return;  // unknown characters never merge
+    if (left_id < 0 || right_id < 0) return 0;  // unknown characters never merge
     const uint32_t rank = merges_.RankOf(left_id, right_id);
-    if (rank == MergeTable::kNoMerge) return;
-    queue.push_back(
-        {(static_cast<uint64_t>(rank) << 32) | static_cast<uint32_t>(left), left_id, right_id});
+    if (rank == MergeTable::kNoMerge) return 0;
+    return QueueKey(rank, static_cast<uint32_t>(left),
+                    symbols[left].length + symbols[right].length);
   };
   // All initial pairs at once, then one O(n) heapify; later pairs are pushed one by one.
-  for (int32_t i = 0; i + 1 < static_cast<int32_t>(symbols.size()); ++i) consider(i);
-  std::make_heap(queue.begin(), queue.end(), std::greater<>());
-  const auto consider_and_push = [&](int32_t left) {
-    const size_t before = queue.size();
-    consider(left);
-    if (queue.size() != before) std::push_heap(queue.begin(), queue.end(), std::greater<>());
-  };
+  for (int32_t i = 0; i + 1 < static_cast<int32_t>(symbols.size()); ++i) {
+    if (const uint64_t key = key_of(i)) queue.AddUnordered(key);
+  }
+  queue.Heapify();
 
   while (!queue.empty()) {
-    std::pop_heap(queue.begin(), queue.end(), std::greater<>());
-    const Candidate candidate = queue.back();
-    queue.pop_back();
-    const int32_t left = static_cast<int32_t>(candidate.order & 0xFFFFFFFFu);
+    const uint64_t key = queue.Pop();
+    const uint32_t rank = static_cast<uint32_t>(key >> (kLeftBits + kLengthBits));
+    const int32_t left = static_cast<int32_t>((key >> kLengthBits) & 0xFFFFFFFFu);
+    const uint32_t length = static_cast<uint32_t>(key & kMaxMergedLength);
     Symbol& merged = symbols[left];
-    if (merged.id != candidate.left_id) continue;  // stale: left merged since (or died)
+    if (merged.id < 0 || merged.next < 0) continue;  // stale: left died or has no neighbour
     const int32_t right = merged.next;
-    if (right < 0 || symbols[right].id != candidate.right_id) continue;  // stale
+    if (merged.length + symbols[right].length != length) continue;  // stale: a side changed
 
-    merged.id = merges_.MergedId(static_cast<uint32_t>(candidate.order >> 32));
+    merged.id = merges_.MergedId(rank);
+    merged.length = length;
     merged.next = symbols[right].next;
     if (merged.next >= 0) symbols[merged.next].prev = left;
     symbols[right].id = kDead;
-    if (merged.prev >= 0) consider_and_push(merged.prev);
-    consider_and_push(left);
+    if (merged.prev >= 0) {
+      if (const uint64_t k = key_of(merged.prev)) queue.Push(k);
+    }
+    if (const uint64_t k = key_of(left)) queue.Push(k);
   }
 
   // Rule 4: a final piece that is not in the vocabulary (only ever an unknown character,

@@ -48,7 +48,6 @@ class BpeTokenizer final : public Tokenizer {
 
  private:
   struct Symbol;
-  struct Candidate;
   struct Scratch;
   int32_t CodePointId(char32_t code_point) const;
   void EncodeWord(std::string_view word, Scratch& scratch, std::vector<int32_t>& ids) const;
