@@ -7,6 +7,7 @@
 namespace gemma {
 
 void DequantizeRow(const WeightMatrix& w, size_t r, float* out) {
+  if (w.cols == 0) return;  // out may be null then, and memcpy(nullptr, ..., 0) is UB
   const std::byte* row = w.row(r);
   switch (w.dtype) {
     case DType::kF32:
