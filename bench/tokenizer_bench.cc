@@ -12,7 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_cache.h"
 
 namespace {
 
@@ -123,6 +125,15 @@ void BM_LoadTokenizerJson(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(gemma::Tokenizer::FromFile(path).get());
 }
 
+// The same without the binary cache: simdjson parsing of the 17.5 MB JSON every time.
+void BM_LoadTokenizerJsonWithoutCache(benchmark::State& state) {
+  const std::string path = TokenizerJsonPath();
+  for (auto _ : state) {
+    gemma::BpeTokenizer tokenizer(gemma::LoadTokenizerJsonCached(path, {.use_cache = false}));
+    benchmark::DoNotOptimize(tokenizer.vocab_size());
+  }
+}
+
 BENCHMARK(BM_EncodeEnglish1MB)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_EncodeNoSpaces1MB)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_EncodeOneCharacter100KB)->Unit(benchmark::kMillisecond);
@@ -131,6 +142,7 @@ BENCHMARK(BM_EncodeSpaces100KB)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DecodeEnglish1MB)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_StreamingDecodeEnglish1MB)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LoadTokenizerJson)->Unit(benchmark::kMillisecond)->MinTime(3.0);
+BENCHMARK(BM_LoadTokenizerJsonWithoutCache)->Unit(benchmark::kMillisecond)->MinTime(3.0);
 
 }  // namespace
 
