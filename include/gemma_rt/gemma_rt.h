@@ -25,7 +25,7 @@
 namespace gemma_rt {
 
 struct ModelOptions {
-  std::string path;       // Hugging Face directory: config.json + *.safetensors (+ tokenizer)
+  std::string path;       // Hugging Face directory (config.json + *.safetensors) or a .gguf file
   std::string tokenizer;  // tokenizer.json / tokenizer.model; empty: look in `path`
   int threads = 0;        // worker threads; 0: the hardware's concurrency
 };

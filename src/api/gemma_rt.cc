@@ -8,8 +8,10 @@
 #include "base/error.h"
 #include "engine/chat.h"
 #include "engine/generate.h"
+#include "engine/model_tokenizer.h"
 #include "engine/session.h"
 #include "kernels/thread_pool.h"
+#include "model/model_loader.h"
 #include "model/weights.h"
 #include "tokenizer/tokenizer.h"
 
@@ -29,9 +31,9 @@ Model::~Model() = default;
 
 Model Model::Load(const ModelOptions& options) {
   auto impl = std::make_shared<Impl>();
-  impl->weights = gemma::LoadSafetensorsModel(options.path);
-  impl->tokenizer = options.tokenizer.empty() ? gemma::Tokenizer::FromModelDirectory(options.path)
-                                              : gemma::Tokenizer::FromFile(options.tokenizer);
+  // A .gguf file or a Hugging Face directory; the tokenizer comes with either.
+  impl->weights = gemma::LoadModelWeights(options.path);
+  impl->tokenizer = gemma::LoadModelTokenizer(options.path, options.tokenizer);
   const int threads = options.threads > 0
                           ? options.threads
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
