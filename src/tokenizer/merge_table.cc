@@ -33,7 +33,10 @@ MergeTable::MergeTable(const std::vector<Rule>& merges) {
         slots_[slot] = (pair << kRankBits) | rank;
         break;
       }
-      if ((slots_[slot] >> kRankBits) == pair) break;  // duplicate: the lower rank stays
+      if ((slots_[slot] >> kRankBits) == pair) {  // a repeat: the later rank replaces it
+        slots_[slot] = (pair << kRankBits) | rank;
+        break;
+      }
     }
   }
 }

@@ -16,8 +16,9 @@ class MergeTable {
   static constexpr uint32_t kNoMerge = UINT32_MAX;
 
   MergeTable() = default;
-  // merges[rank] = {left id, right id, merged id}; a later duplicate of a pair is ignored
-  // (the first, lower rank wins, as in Hugging Face tokenizers).
+  // merges[rank] = {left id, right id, merged id}. When a pair repeats, the later rank
+  // replaces the earlier one, as Hugging Face's Rust tokenizers does (it collects the merges
+  // into a hash map). Gemma's merges have no repeats.
   struct Rule {
     int32_t left;
     int32_t right;
