@@ -18,6 +18,8 @@ namespace gemma {
 namespace {
 
 constexpr char kMagic[8] = {'G', 'E', 'M', 'M', 'A', 'T', 'O', 'K'};
+// Bump when the file layout changes, or when ParseTokenizerJson would put something different
+// into a BpeModel: old copies then fail the version check and are rebuilt from the JSON.
 constexpr uint32_t kVersion = 1;
 
 // Header: magic, version, JSON size, JSON mtime, payload size, payload checksum.
