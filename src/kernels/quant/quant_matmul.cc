@@ -1,63 +1,511 @@
-#include "kernels/quant/quant_matmul.h"
+// Products with block-quantized weights, float32 activations (docs/quantization.md says why).
+//
+// Decode (QuantMatVecRows) is bound by reading the weights once, so the weights are
+// dequantized in registers, never stored: each block's integers are widened to int32 lanes,
+// converted to float and multiplied with x by FMA. A block's scale multiplies the block's
+// partial dot product (d * sum q x rather than sum (d q) x: one multiply per block instead of
+// per value). Offsets (-8 of Q4_0, -32 of Q6_K) are applied to the integers before the
+// conversion, so nothing cancels; Q4_K's minimums use per-32 sums of x computed once per
+// call. Four rows are processed together: four independent weight streams for the
+// prefetchers, four independent accumulator chains for the FMA latency, and the same x
+// values in L1 for all four. Every row is computed by the same sequence of operations
+// whether it falls in a group of four or in the tail, so the result of a row does not depend
+// on how rows are split between threads.
+//
+// Prefill (QuantMatMulRows) is bound by FMA throughput: the same blocked structure as
+// kernels/matmul.cc (BLIS: packed weight strips in L2, packed activation tiles, a 6 x 2-vector
+// register micro-kernel), except that the weight strips are filled by dequantizing the blocks.
+// Each weight is dequantized once per call and reused for every token.
 
+#include "kernels/simd_targets.h"
+// clang-format off
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/quant/quant_matmul.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+// clang-format on
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
 
+#include "base/dtype.h"
+#include "hwy/cache_control.h"
+#include "hwy/highway.h"
+#include "kernels/quant/blocks.h"
 #include "kernels/quant/dequantize_blocks.h"
+#include "kernels/weight_matrix.h"
 
-namespace gemma {
-namespace {
+#ifndef GEMMA_KERNELS_QUANT_QUANT_MATMUL_BLOCKING_
+#define GEMMA_KERNELS_QUANT_QUANT_MATMUL_BLOCKING_
+namespace gemma::quant_blocking {
+constexpr size_t kMR = 6;     // tokens per register tile
+constexpr size_t kKC = 256;   // columns per block: one K super-block, or eight 32-value blocks
+constexpr size_t kMC = 120;   // tokens per packed block (multiple of kMR)
+constexpr size_t kNC = 2048;  // weight rows per packed block (multiple of every NR), 2 MiB
+constexpr size_t kScratchFloats = kKC * kNC + kKC * kMC;
+// The decode kernels split blocks into whole vectors: at most 16 lanes (Q6_K's sub-blocks
+// are 16 values). Wider targets use the scalar reference.
+constexpr size_t kMaxLanes = 16;
+}  // namespace gemma::quant_blocking
+#endif
 
-// Values dequantized at a time: one K super-block or eight 32-value blocks, so the floats
-// stay in L1 between the dequantization and the dot product.
-constexpr size_t kChunk = 256;
+HWY_BEFORE_NAMESPACE();
+namespace gemma::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+using namespace gemma::quant_blocking;  // NOLINT(build/namespaces)
 
-// Eight independent partial sums let the compiler vectorize and hide FMA latency.
-float Dot(const float* a, const float* b, size_t n) {
-  float partial[8] = {};
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (size_t k = 0; k < 8; ++k) partial[k] += a[i + k] * b[i + k];
-  }
-  for (; i < n; ++i) partial[0] += a[i] * b[i];
-  return ((partial[0] + partial[1]) + (partial[2] + partial[3])) +
-         ((partial[4] + partial[5]) + (partial[6] + partial[7]));
+HWY_INLINE uint16_t LoadU16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
 }
 
-// Row r's values [c, c + n) as float32 (n a multiple of the block size).
-void DequantizeChunk(const WeightMatrix& w, size_t r, size_t c, size_t n, float* out) {
+// A block scale (float16 bits) as float32: one F16C instruction where available, so the
+// conversion costs nothing next to the block's 32 products.
+HWY_INLINE float HalfToFloat(uint16_t bits) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  return _cvtsh_ss(bits);
+#else
+  return F16ToF32(bits);
+#endif
+}
+
+// Kernels for one block of one row: acc += the block's products with x (x points at the
+// block's first column). `bias` collects what is subtracted at the end (Q4_K's minimums).
+// xsum[i] = sum of x over the block's i-th 32 values.
+
+struct KernelQ8_0 {
+  static constexpr size_t kValues = 32, kBytes = sizeof(quant::BlockQ8_0);
+  static constexpr bool kNeedsSums = false;
+  template <class DF>
+  static HWY_INLINE hn::Vec<DF> Dot(DF df, const uint8_t* HWY_RESTRICT blk,
+                                    const float* HWY_RESTRICT x, const float*, hn::Vec<DF> acc,
+                                    float&) {
+    const hn::RebindToSigned<DF> di;
+    const hn::Rebind<int8_t, DF> d8;
+    const size_t N = hn::Lanes(df);
+    const int8_t* HWY_RESTRICT qs = reinterpret_cast<const int8_t*>(blk + 2);
+    auto dot = hn::Zero(df);
+    for (size_t k = 0; k < 32; k += N) {
+      const auto q = hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(d8, qs + k)));
+      dot = hn::MulAdd(q, hn::LoadU(df, x + k), dot);
+    }
+    return hn::MulAdd(hn::Set(df, HalfToFloat(LoadU16(blk))), dot, acc);
+  }
+};
+
+struct KernelQ4_0 {
+  static constexpr size_t kValues = 32, kBytes = sizeof(quant::BlockQ4_0);
+  static constexpr bool kNeedsSums = false;
+  template <class DF>
+  static HWY_INLINE hn::Vec<DF> Dot(DF df, const uint8_t* HWY_RESTRICT blk,
+                                    const float* HWY_RESTRICT x, const float*, hn::Vec<DF> acc,
+                                    float&) {
+    const hn::RebindToSigned<DF> di;
+    const hn::Rebind<uint8_t, DF> du8;
+    const size_t N = hn::Lanes(df);
+    const uint8_t* HWY_RESTRICT qs = blk + 2;
+    const auto low4 = hn::Set(di, 15);
+    const auto eight = hn::Set(di, 8);
+    auto dot = hn::Zero(df);
+    // Byte j holds value j (low nibble) and value j + 16 (high nibble).
+    for (size_t k = 0; k < 16; k += N) {
+      const auto v = hn::PromoteTo(di, hn::LoadU(du8, qs + k));
+      const auto lo = hn::ConvertTo(df, hn::Sub(hn::And(v, low4), eight));
+      const auto hi = hn::ConvertTo(df, hn::Sub(hn::ShiftRight<4>(v), eight));
+      dot = hn::MulAdd(lo, hn::LoadU(df, x + k), dot);
+      dot = hn::MulAdd(hi, hn::LoadU(df, x + 16 + k), dot);
+    }
+    return hn::MulAdd(hn::Set(df, HalfToFloat(LoadU16(blk))), dot, acc);
+  }
+};
+
+struct KernelQ4_K {
+  static constexpr size_t kValues = 256, kBytes = sizeof(quant::BlockQ4_K);
+  static constexpr bool kNeedsSums = true;
+  template <class DF>
+  static HWY_INLINE hn::Vec<DF> Dot(DF df, const uint8_t* HWY_RESTRICT blk,
+                                    const float* HWY_RESTRICT x, const float* HWY_RESTRICT xsum,
+                                    hn::Vec<DF> acc, float& bias) {
+    const hn::RebindToSigned<DF> di;
+    const hn::Rebind<uint8_t, DF> du8;
+    const size_t N = hn::Lanes(df);
+    const float d = HalfToFloat(LoadU16(blk));
+    const float dmin = HalfToFloat(LoadU16(blk + 2));
+    const uint8_t* scales = blk + 4;
+    const uint8_t* HWY_RESTRICT qs = blk + 16;
+    const auto low4 = hn::Set(di, 15);
+    // 64 values per 32 bytes: low nibbles are sub-block 2j, high nibbles sub-block 2j + 1.
+    for (int j = 0; j < 4; ++j) {
+      uint8_t sc_lo, m_lo, sc_hi, m_hi;
+      quant::ScaleMinK4(2 * j, scales, &sc_lo, &m_lo);
+      quant::ScaleMinK4(2 * j + 1, scales, &sc_hi, &m_hi);
+      const uint8_t* HWY_RESTRICT q = qs + 32 * j;
+      const float* HWY_RESTRICT xj = x + 64 * j;
+      auto dot_lo = hn::Zero(df), dot_hi = hn::Zero(df);
+      for (size_t k = 0; k < 32; k += N) {
+        const auto v = hn::PromoteTo(di, hn::LoadU(du8, q + k));
+        dot_lo = hn::MulAdd(hn::ConvertTo(df, hn::And(v, low4)), hn::LoadU(df, xj + k), dot_lo);
+        dot_hi =
+            hn::MulAdd(hn::ConvertTo(df, hn::ShiftRight<4>(v)), hn::LoadU(df, xj + 32 + k), dot_hi);
+      }
+      acc = hn::MulAdd(hn::Set(df, d * sc_lo), dot_lo, acc);
+      acc = hn::MulAdd(hn::Set(df, d * sc_hi), dot_hi, acc);
+      // Explicit fma: the same rounding in every inlined copy of this code.
+      bias = std::fma(dmin * m_lo, xsum[2 * j], bias);
+      bias = std::fma(dmin * m_hi, xsum[2 * j + 1], bias);
+    }
+    return acc;
+  }
+};
+
+struct KernelQ6_K {
+  static constexpr size_t kValues = 256, kBytes = sizeof(quant::BlockQ6_K);
+  static constexpr bool kNeedsSums = false;
+  template <class DF>
+  static HWY_INLINE hn::Vec<DF> Dot(DF df, const uint8_t* HWY_RESTRICT blk,
+                                    const float* HWY_RESTRICT x, const float*, hn::Vec<DF> acc,
+                                    float&) {
+    const hn::RebindToSigned<DF> di;
+    const hn::Rebind<uint8_t, DF> du8;
+    const size_t N = hn::Lanes(df);
+    const uint8_t* HWY_RESTRICT ql = blk;
+    const uint8_t* HWY_RESTRICT qh = blk + 128;
+    const int8_t* sc = reinterpret_cast<const int8_t*>(blk + 192);
+    const float d = HalfToFloat(LoadU16(blk + 208));
+    const auto low4 = hn::Set(di, 15);
+    const auto bits45 = hn::Set(di, 0x30);
+    const auto offset = hn::Set(di, 32);
+    // Each half of 128 values: byte l of ql (64 bytes) and qh (32 bytes) gives values l,
+    // l + 32, l + 64, l + 96; the scale changes every 16 values of l.
+    for (int n = 0; n < 2; ++n) {
+      for (int s = 0; s < 2; ++s) {
+        auto p1 = hn::Zero(df), p2 = hn::Zero(df), p3 = hn::Zero(df), p4 = hn::Zero(df);
+        for (size_t l = 16 * size_t(s); l < 16 * size_t(s) + 16; l += N) {
+          const auto a = hn::PromoteTo(di, hn::LoadU(du8, ql + l));
+          const auto b = hn::PromoteTo(di, hn::LoadU(du8, ql + 32 + l));
+          const auto h = hn::PromoteTo(di, hn::LoadU(du8, qh + l));
+          const auto q1 = hn::Or(hn::And(a, low4), hn::And(hn::ShiftLeft<4>(h), bits45));
+          const auto q2 = hn::Or(hn::And(b, low4), hn::And(hn::ShiftLeft<2>(h), bits45));
+          const auto q3 = hn::Or(hn::ShiftRight<4>(a), hn::And(h, bits45));
+          const auto q4 = hn::Or(hn::ShiftRight<4>(b), hn::And(hn::ShiftRight<2>(h), bits45));
+          p1 = hn::MulAdd(hn::ConvertTo(df, hn::Sub(q1, offset)), hn::LoadU(df, x + l), p1);
+          p2 = hn::MulAdd(hn::ConvertTo(df, hn::Sub(q2, offset)), hn::LoadU(df, x + 32 + l), p2);
+          p3 = hn::MulAdd(hn::ConvertTo(df, hn::Sub(q3, offset)), hn::LoadU(df, x + 64 + l), p3);
+          p4 = hn::MulAdd(hn::ConvertTo(df, hn::Sub(q4, offset)), hn::LoadU(df, x + 96 + l), p4);
+        }
+        acc = hn::MulAdd(hn::Set(df, d * static_cast<float>(sc[s + 0])), p1, acc);
+        acc = hn::MulAdd(hn::Set(df, d * static_cast<float>(sc[s + 2])), p2, acc);
+        acc = hn::MulAdd(hn::Set(df, d * static_cast<float>(sc[s + 4])), p3, acc);
+        acc = hn::MulAdd(hn::Set(df, d * static_cast<float>(sc[s + 6])), p4, acc);
+      }
+      ql += 64;
+      qh += 32;
+      sc += 8;
+      x += 128;
+    }
+    return acc;
+  }
+};
+
+// y[r] for r in [row_begin, row_end). xsum: [cols / 32] (only read by kernels that need it).
+template <class K>
+void MatVecRowsT(const std::byte* data, size_t row_bytes, size_t cols, const float* x,
+                 const float* xsum, float* y, size_t row_begin, size_t row_end) {
+  const hn::ScalableTag<float> df;
+  const size_t blocks = cols / K::kValues;
+  const size_t sums_per_block = K::kValues / 32;
+  const auto row_ptr = [&](size_t r) {
+    return reinterpret_cast<const uint8_t*>(data + r * row_bytes);
+  };
+  const auto finish = [&](auto acc, float bias) {
+    return hn::GetLane(hn::SumOfLanes(df, acc)) - bias;
+  };
+  size_t r = row_begin;
+  for (; r + 4 <= row_end; r += 4) {
+    const uint8_t* HWY_RESTRICT w0 = row_ptr(r);
+    const uint8_t* HWY_RESTRICT w1 = row_ptr(r + 1);
+    const uint8_t* HWY_RESTRICT w2 = row_ptr(r + 2);
+    const uint8_t* HWY_RESTRICT w3 = row_ptr(r + 3);
+    auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+    float b0 = 0.0f, b1 = 0.0f, b2 = 0.0f, b3 = 0.0f;
+    for (size_t b = 0; b < blocks; ++b) {
+      const float* xb = x + b * K::kValues;
+      const float* sb = K::kNeedsSums ? xsum + b * sums_per_block : nullptr;
+      const size_t off = b * K::kBytes;
+      a0 = K::Dot(df, w0 + off, xb, sb, a0, b0);
+      a1 = K::Dot(df, w1 + off, xb, sb, a1, b1);
+      a2 = K::Dot(df, w2 + off, xb, sb, a2, b2);
+      a3 = K::Dot(df, w3 + off, xb, sb, a3, b3);
+    }
+    y[r + 0] = finish(a0, b0);
+    y[r + 1] = finish(a1, b1);
+    y[r + 2] = finish(a2, b2);
+    y[r + 3] = finish(a3, b3);
+  }
+  for (; r < row_end; ++r) {
+    const uint8_t* HWY_RESTRICT w0 = row_ptr(r);
+    auto a0 = hn::Zero(df);
+    float b0 = 0.0f;
+    for (size_t b = 0; b < blocks; ++b) {
+      const float* sb = K::kNeedsSums ? xsum + b * sums_per_block : nullptr;
+      a0 = K::Dot(df, w0 + b * K::kBytes, x + b * K::kValues, sb, a0, b0);
+    }
+    y[r] = finish(a0, b0);
+  }
+}
+
+// Lanes of this target, so the caller can fall back when a block is not whole vectors.
+size_t FloatLanes() { return hn::Lanes(hn::ScalableTag<float>()); }
+
+void MatVecRowsQ8_0(const std::byte* data, size_t row_bytes, size_t cols, const float* x,
+                    const float* xsum, float* y, size_t row_begin, size_t row_end) {
+  MatVecRowsT<KernelQ8_0>(data, row_bytes, cols, x, xsum, y, row_begin, row_end);
+}
+void MatVecRowsQ4_0(const std::byte* data, size_t row_bytes, size_t cols, const float* x,
+                    const float* xsum, float* y, size_t row_begin, size_t row_end) {
+  MatVecRowsT<KernelQ4_0>(data, row_bytes, cols, x, xsum, y, row_begin, row_end);
+}
+void MatVecRowsQ4_K(const std::byte* data, size_t row_bytes, size_t cols, const float* x,
+                    const float* xsum, float* y, size_t row_begin, size_t row_end) {
+  MatVecRowsT<KernelQ4_K>(data, row_bytes, cols, x, xsum, y, row_begin, row_end);
+}
+void MatVecRowsQ6_K(const std::byte* data, size_t row_bytes, size_t cols, const float* x,
+                    const float* xsum, float* y, size_t row_begin, size_t row_end) {
+  MatVecRowsT<KernelQ6_K>(data, row_bytes, cols, x, xsum, y, row_begin, row_end);
+}
+
+// Packs rows [row0, row0 + nc) x columns [k0, k0 + kc) of W, dequantized, as float32 strips:
+// packed[(s * kc + k) * nr + i] = W[row0 + s * nr + i, k0 + k], zero past the last row.
+void PackQuantWeights(const WeightMatrix& w, size_t row0, size_t nc, size_t k0, size_t kc,
+                      size_t nr, float* HWY_RESTRICT packed) {
   const DTypeTraits& t = Traits(w.dtype);
-  quant::DequantizeBlocks(w.dtype, w.row(r) + c / t.block_elements * t.block_bytes, out, n);
+  HWY_ALIGN float row[kKC];
+  for (size_t s = 0; s * nr < nc; ++s) {
+    float* HWY_RESTRICT strip = packed + s * kc * nr;
+    for (size_t i = 0; i < nr; ++i) {
+      const size_t r = s * nr + i;
+      if (r >= nc) {
+        for (size_t k = 0; k < kc; ++k) strip[k * nr + i] = 0.0f;
+        continue;
+      }
+      quant::DequantizeBlocks(w.dtype, w.row(row0 + r) + k0 / t.block_elements * t.block_bytes, row,
+                              kc);
+      for (size_t k = 0; k < kc; ++k) strip[k * nr + i] = row[k];
+    }
+  }
+}
+
+// Packs tokens [t0, t0 + mc) x columns [k0, k0 + kc) of x as tiles:
+// packed[(j * kc + k) * kMR + i] = x[t0 + j * kMR + i, k0 + k], zero past the last token.
+void PackActivations(const float* x, size_t cols, size_t t0, size_t mc, size_t k0, size_t kc,
+                     float* HWY_RESTRICT packed) {
+  for (size_t j = 0; j * kMR < mc; ++j) {
+    float* HWY_RESTRICT tile = packed + j * kc * kMR;
+    for (size_t i = 0; i < kMR; ++i) {
+      const size_t t = j * kMR + i;
+      if (t >= mc) {
+        for (size_t k = 0; k < kc; ++k) tile[k * kMR + i] = 0.0f;
+        continue;
+      }
+      const float* HWY_RESTRICT src = x + (t0 + t) * cols + k0;
+      for (size_t k = 0; k < kc; ++k) tile[k * kMR + i] = src[k];
+    }
+  }
+}
+
+// c[i * ldc + j] (+)= sum_k a[k * kMR + i] * b[k * NR + j] for i < kMR, j < NR = 2 vectors.
+// The register tile of kernels/matmul.cc (12 accumulators, 12 FMAs per 2 loads + 6
+// broadcasts on AVX2).
+template <class DF>
+HWY_INLINE void MicroKernel(DF df, const float* HWY_RESTRICT a, const float* HWY_RESTRICT b,
+                            size_t kc, float* HWY_RESTRICT c, size_t ldc, bool accumulate) {
+  using V = hn::Vec<DF>;
+  const size_t N = hn::Lanes(df);
+  V c00 = hn::Zero(df), c01 = hn::Zero(df), c10 = hn::Zero(df), c11 = hn::Zero(df);
+  V c20 = hn::Zero(df), c21 = hn::Zero(df), c30 = hn::Zero(df), c31 = hn::Zero(df);
+  V c40 = hn::Zero(df), c41 = hn::Zero(df), c50 = hn::Zero(df), c51 = hn::Zero(df);
+  if (accumulate) {
+    for (size_t i = 0; i < kMR; ++i) {
+      hwy::Prefetch(c + i * ldc);
+      hwy::Prefetch(c + i * ldc + 2 * N - 1);
+    }
+  }
+#pragma GCC unroll 4
+  for (size_t k = 0; k < kc; ++k) {
+    const V b0 = hn::Load(df, b);
+    const V b1 = hn::Load(df, b + N);
+    V ai = hn::Set(df, a[0]);
+    c00 = hn::MulAdd(ai, b0, c00);
+    c01 = hn::MulAdd(ai, b1, c01);
+    ai = hn::Set(df, a[1]);
+    c10 = hn::MulAdd(ai, b0, c10);
+    c11 = hn::MulAdd(ai, b1, c11);
+    ai = hn::Set(df, a[2]);
+    c20 = hn::MulAdd(ai, b0, c20);
+    c21 = hn::MulAdd(ai, b1, c21);
+    ai = hn::Set(df, a[3]);
+    c30 = hn::MulAdd(ai, b0, c30);
+    c31 = hn::MulAdd(ai, b1, c31);
+    ai = hn::Set(df, a[4]);
+    c40 = hn::MulAdd(ai, b0, c40);
+    c41 = hn::MulAdd(ai, b1, c41);
+    ai = hn::Set(df, a[5]);
+    c50 = hn::MulAdd(ai, b0, c50);
+    c51 = hn::MulAdd(ai, b1, c51);
+    a += kMR;
+    b += 2 * N;
+  }
+  const auto store = [&](V lo, V hi, float* HWY_RESTRICT row) {
+    if (accumulate) {
+      lo = hn::Add(lo, hn::LoadU(df, row));
+      hi = hn::Add(hi, hn::LoadU(df, row + N));
+    }
+    hn::StoreU(lo, df, row);
+    hn::StoreU(hi, df, row + N);
+  };
+  store(c00, c01, c + 0 * ldc);
+  store(c10, c11, c + 1 * ldc);
+  store(c20, c21, c + 2 * ldc);
+  store(c30, c31, c + 3 * ldc);
+  store(c40, c41, c + 4 * ldc);
+  store(c50, c51, c + 5 * ldc);
+}
+
+// y[t * w.rows + r] for r in [row_begin, row_end), all tokens. scratch: kScratchFloats,
+// aligned to the vector size.
+void MatMulRowsQuant(const WeightMatrix& w, const float* x, size_t tokens, float* y,
+                     size_t row_begin, size_t row_end, float* scratch) {
+  const hn::ScalableTag<float> df;
+  const size_t nr = 2 * hn::Lanes(df);
+  const size_t rows = w.rows, cols = w.cols;
+  float* HWY_RESTRICT packed_w = scratch;              // [kNC / nr][kKC][nr]
+  float* HWY_RESTRICT packed_x = scratch + kKC * kNC;  // [kMC / kMR][kKC][kMR]
+  HWY_ALIGN float edge[kMR * 2 * HWY_MAX_BYTES / sizeof(float)];
+
+  for (size_t jc = row_begin; jc < row_end; jc += kNC) {
+    const size_t nc = std::min(kNC, row_end - jc);
+    for (size_t pc = 0; pc < cols; pc += kKC) {
+      const size_t kc = std::min(kKC, cols - pc);
+      const bool accumulate = pc != 0;
+      PackQuantWeights(w, jc, nc, pc, kc, nr, packed_w);
+      for (size_t ic = 0; ic < tokens; ic += kMC) {
+        const size_t mc = std::min(kMC, tokens - ic);
+        PackActivations(x, cols, ic, mc, pc, kc, packed_x);
+        for (size_t jr = 0; jr < nc; jr += nr) {
+          const float* strip = packed_w + jr * kc;
+          const size_t n_valid = std::min(nr, nc - jr);
+          for (size_t ir = 0; ir < mc; ir += kMR) {
+            const float* tile = packed_x + ir * kc;
+            const size_t m_valid = std::min(kMR, mc - ir);
+            float* out = y + (ic + ir) * rows + jc + jr;
+            if (m_valid == kMR && n_valid == nr) {
+              MicroKernel(df, tile, strip, kc, out, rows, accumulate);
+              continue;
+            }
+            // Edge tile: compute the whole tile into `edge`, keep the valid part.
+            MicroKernel(df, tile, strip, kc, edge, nr, /*accumulate=*/false);
+            for (size_t i = 0; i < m_valid; ++i) {
+              for (size_t j = 0; j < n_valid; ++j) {
+                out[i * rows + j] = (accumulate ? out[i * rows + j] : 0.0f) + edge[i * nr + j];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace gemma::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include <vector>
+
+#include "base/error.h"
+#include "hwy/aligned_allocator.h"
+#include "kernels/quant/quant_matmul.h"
+#include "kernels/quant/quant_matmul_reference.h"
+
+namespace gemma {
+
+HWY_EXPORT(FloatLanes);
+HWY_EXPORT(MatVecRowsQ8_0);
+HWY_EXPORT(MatVecRowsQ4_0);
+HWY_EXPORT(MatVecRowsQ4_K);
+HWY_EXPORT(MatVecRowsQ6_K);
+HWY_EXPORT(MatMulRowsQuant);
+
+namespace {
+
+using MatVecFn = void (*)(const std::byte*, size_t, size_t, const float*, const float*, float*,
+                          size_t, size_t);
+
+// The SIMD decode kernel for `dtype`, or nullptr where only the reference exists.
+MatVecFn SimdMatVecFn(DType dtype) {
+  if (HWY_DYNAMIC_DISPATCH(FloatLanes)() > quant_blocking::kMaxLanes) return nullptr;
+  switch (dtype) {
+    case DType::kQ8_0:
+      return HWY_DYNAMIC_DISPATCH(MatVecRowsQ8_0);
+    case DType::kQ4_0:
+      return HWY_DYNAMIC_DISPATCH(MatVecRowsQ4_0);
+    case DType::kQ4_K:
+      return HWY_DYNAMIC_DISPATCH(MatVecRowsQ4_K);
+    case DType::kQ6_K:
+      return HWY_DYNAMIC_DISPATCH(MatVecRowsQ6_K);
+    default:
+      return nullptr;
+  }
+}
+
+// Sums of x over each 32 values ([cols / 32]) in the calling thread's buffer, which grows
+// to the widest matrix seen and is then reused (no allocation per call).
+const float* SumsOf32(const float* x, size_t cols) {
+  thread_local std::vector<float> sums;
+  if (sums.size() < cols / 32) sums.resize(cols / 32);
+  for (size_t b = 0; b < cols / 32; ++b) {
+    float s = 0.0f;
+    for (size_t i = 0; i < 32; ++i) s += x[b * 32 + i];
+    sums[b] = s;
+  }
+  return sums.data();
+}
+
+// Packing space of the calling thread: allocated on its first call and then reused.
+float* ThreadScratch() {
+  thread_local hwy::AlignedFreeUniquePtr<float[]> scratch;
+  if (!scratch) scratch = hwy::AllocateAligned<float>(quant_blocking::kScratchFloats);
+  if (!scratch) Fail(ErrorCode::kInternal, "QuantMatMulRows: cannot allocate packing buffers");
+  return scratch.get();
 }
 
 }  // namespace
 
-// Activations stay float32 and weights are dequantized exactly as ggml does, chunk by
-// chunk, so the products are those of the file's weights (see docs/quantization.md).
+// Activations stay float32 and weights are dequantized exactly as ggml does (in registers),
+// so the products are those of the file's weights (see docs/quantization.md).
 void QuantMatVecRows(const WeightMatrix& w, const float* x, float* y, size_t row_begin,
                      size_t row_end) {
-  alignas(64) float chunk[kChunk];  // [kChunk] dequantized weights
-  for (size_t r = row_begin; r < row_end; ++r) {
-    float sum = 0.0f;
-    for (size_t c = 0; c < w.cols; c += kChunk) {
-      const size_t n = std::min(kChunk, w.cols - c);
-      DequantizeChunk(w, r, c, n, chunk);
-      sum += Dot(chunk, x + c, n);
-    }
-    y[r] = sum;
+  if (row_begin >= row_end) return;
+  const MatVecFn fn = SimdMatVecFn(w.dtype);
+  if (fn == nullptr) {
+    quant::ReferenceMatVecRows(w, x, y, row_begin, row_end);
+    return;
   }
+  const float* xsum = w.dtype == DType::kQ4_K ? SumsOf32(x, w.cols) : nullptr;
+  fn(w.data, w.row_bytes, w.cols, x, xsum, y, row_begin, row_end);
 }
 
 void QuantMatMulRows(const WeightMatrix& w, const float* x, size_t tokens, float* y,
                      size_t row_begin, size_t row_end) {
-  alignas(64) float chunk[kChunk];  // [kChunk] dequantized weights
-  for (size_t r = row_begin; r < row_end; ++r) {
-    for (size_t t = 0; t < tokens; ++t) y[t * w.rows + r] = 0.0f;
-    for (size_t c = 0; c < w.cols; c += kChunk) {
-      const size_t n = std::min(kChunk, w.cols - c);
-      DequantizeChunk(w, r, c, n, chunk);
-      for (size_t t = 0; t < tokens; ++t) y[t * w.rows + r] += Dot(chunk, x + t * w.cols + c, n);
-    }
+  if (row_begin >= row_end || tokens == 0) return;
+  if (w.cols == 0) {
+    for (size_t t = 0; t < tokens; ++t)
+      std::fill(y + t * w.rows + row_begin, y + t * w.rows + row_end, 0.0f);
+    return;
   }
+  HWY_DYNAMIC_DISPATCH(MatMulRowsQuant)(w, x, tokens, y, row_begin, row_end, ThreadScratch());
 }
 
 }  // namespace gemma
+#endif  // HWY_ONCE
