@@ -35,6 +35,8 @@ constexpr size_t kMaxHeadDim = 1024;
 HWY_BEFORE_NAMESPACE();
 namespace gemma::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
+// Internal linkage: other kernel files define per-target helpers with the same names.
+namespace {
 using namespace gemma::attention_tile;  // NOLINT(build/namespaces)
 
 // Heads are processed four at a time so that the dot products and the value updates
@@ -220,6 +222,7 @@ void AttendSlice(const float* HWY_RESTRICT q, size_t position, const float* HWY_
   for (size_t h = 0; h < count; ++h) ScaleInPlace(1.0f / running_sum[h], outputs[h], head_dim);
 }
 
+}  // namespace
 }  // namespace gemma::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 

@@ -21,6 +21,8 @@
 HWY_BEFORE_NAMESPACE();
 namespace gemma::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
+// Internal linkage: other kernel files define per-target helpers with the same names.
+namespace {
 
 // sum x[i]^2 in double, like the reference, so the norm is the same to the last bit in
 // practice (float32 accumulation over 2048 values could move inv_rms by an ulp).
@@ -184,6 +186,7 @@ void ScaleSimd(float* HWY_RESTRICT x, float s, size_t n) {
   for (; i < n; ++i) x[i] *= s;
 }
 
+}  // namespace
 }  // namespace gemma::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 

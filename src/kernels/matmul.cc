@@ -43,6 +43,9 @@ constexpr size_t kScratchFloats = kKC * kNC + kKC * kMC;
 HWY_BEFORE_NAMESPACE();
 namespace gemma::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
+// Internal linkage: other kernel files define per-target helpers with the same names.
+namespace {
+using namespace plain_weights;           // NOLINT(build/namespaces)
 using namespace gemma::matmul_blocking;  // NOLINT(build/namespaces)
 
 // Packs rows [row0, row0 + nc) x columns [k0, k0 + kc) of W as float32 strips:
@@ -209,6 +212,7 @@ void MatMulRowsF16(const std::byte* data, size_t row_bytes, size_t rows, size_t 
                               scratch);
 }
 
+}  // namespace
 }  // namespace gemma::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 

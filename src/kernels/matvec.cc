@@ -17,6 +17,9 @@
 HWY_BEFORE_NAMESPACE();
 namespace gemma::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
+// Internal linkage: other kernel files define per-target helpers with the same names.
+namespace {
+using namespace plain_weights;  // NOLINT(build/namespaces)
 
 template <typename T, class DF>
 HWY_INLINE float DotRowTail(DF, const T* HWY_RESTRICT row, const float* HWY_RESTRICT x,
@@ -96,6 +99,7 @@ void MatVecRowsF16(const std::byte* data, size_t row_bytes, size_t cols, const f
   MatVecRowsT<hwy::float16_t>(data, row_bytes, cols, x, y, row_begin, row_end);
 }
 
+}  // namespace
 }  // namespace gemma::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 

@@ -15,6 +15,8 @@
 
 HWY_BEFORE_NAMESPACE();
 namespace gemma::HWY_NAMESPACE {
+// A namespace of their own: other kernel files may define helpers with these names.
+namespace plain_weights {
 namespace hn = hwy::HWY_NAMESPACE;
 
 // Lanes(df) weights starting at p, widened to float32 in registers: bf16 is a shift, f16
@@ -47,6 +49,7 @@ HWY_INLINE float WeightAt(const hwy::float16_t* p, size_t i) {
   return F16ToF32(bits);
 }
 
+}  // namespace plain_weights
 }  // namespace gemma::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
