@@ -33,14 +33,16 @@ constexpr int kLengthBits = 12;
 constexpr int kLeftBits = 32;
 constexpr uint64_t kMaxMergedLength = (uint64_t{1} << kLengthBits) - 1;
 
+namespace {
 uint64_t QueueKey(uint32_t rank, uint32_t left, uint32_t length) {
   return (uint64_t{rank} << (kLeftBits + kLengthBits)) | (uint64_t{left} << kLengthBits) | length;
 }
+}  // namespace
 
 struct BpeTokenizer::Scratch {
   std::vector<Symbol> symbols;
   std::vector<uint32_t> starts;  // (symbols,) byte offset in the word, for the byte fallback
-  MinHeap<8> queue;
+  MinHeap<4> queue;
 };
 
 BpeTokenizer::BpeTokenizer(BpeModel model)
@@ -197,7 +199,7 @@ void BpeTokenizer::EncodeWord(std::string_view word, Scratch& scratch,
   }
   symbols.back().next = -1;
 
-  MinHeap<8>& queue = scratch.queue;
+  MinHeap<4>& queue = scratch.queue;
   queue.clear();
   // The key of a merge of `left` with its right neighbour, or 0 when they do not merge
   // (0 is never a real key: the merged piece has at least two characters).

@@ -1,7 +1,8 @@
 // A min-heap of uint64_t keys with `kArity` children per node. The BPE queue of a long word
-// (no spaces: one word of a megabyte) holds ~10^6 keys; with 8-byte keys and 8 children the
-// children of a node share one or two cache lines and the tree is a third as deep as a binary
-// heap, so a pop costs about 7 cache misses instead of about 20.
+// (no spaces: one word of a megabyte) holds ~10^6 keys, and a pop is then bound by cache
+// misses down the tree; a wider node makes the tree shallower and keeps siblings in one cache
+// line. Measured under load on the 2-core machine (CPU ms for 1 MB without spaces / 1 MB of
+// one character): binary 706 / 398, 4-ary 652 / 233, 8-ary 803 / 269. BPE uses 4.
 #pragma once
 
 #include <cstddef>
