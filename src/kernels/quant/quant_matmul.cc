@@ -46,6 +46,14 @@ constexpr size_t kScratchFloats = kKC * kNC + kKC * kMC;
 // The decode kernels split blocks into whole vectors: at most 16 lanes (Q6_K's sub-blocks
 // are 16 values). Wider targets use the scalar reference.
 constexpr size_t kMaxLanes = 16;
+
+// The activation vector of a decode product, prepared once per call.
+struct Activations {
+  const float* x = nullptr;     // [cols]
+  const float* xsum = nullptr;  // [cols / 32] sums of x per 32 values (Q4_K's minimums)
+  const int16_t* xq = nullptr;  // [cols] x ~= xd[c / 32] * xq[c] (the int16 kernels)
+  const float* xd = nullptr;    // [cols / 32]
+};
 }  // namespace gemma::quant_blocking
 #endif
 
@@ -53,6 +61,8 @@ HWY_BEFORE_NAMESPACE();
 namespace gemma::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 using namespace gemma::quant_blocking;  // NOLINT(build/namespaces)
+// Internal linkage: kernels/matmul.cc has helpers of the same names in the same namespace.
+namespace {
 
 HWY_INLINE uint16_t LoadU16(const uint8_t* p) {
   uint16_t v;
@@ -70,17 +80,16 @@ HWY_INLINE float HalfToFloat(uint16_t bits) {
 #endif
 }
 
-// Kernels for one block of one row: acc += the block's products with x (x points at the
-// block's first column). `bias` collects what is subtracted at the end (Q4_K's minimums).
-// xsum[i] = sum of x over the block's i-th 32 values.
+// Kernels for one block of one row: acc += the products of block b with the activations.
+// `bias` collects what is subtracted at the end (Q4_K's minimums).
 
 struct KernelQ8_0 {
+  using Tag = hn::ScalableTag<float>;
   static constexpr size_t kValues = 32, kBytes = sizeof(quant::BlockQ8_0);
-  static constexpr bool kNeedsSums = false;
   template <class DF>
-  static HWY_INLINE hn::Vec<DF> Dot(DF df, const uint8_t* HWY_RESTRICT blk,
-                                    const float* HWY_RESTRICT x, const float*, hn::Vec<DF> acc,
-                                    float&) {
+  static HWY_INLINE hn::Vec<DF> Dot(DF df, const uint8_t* HWY_RESTRICT blk, const Activations& act,
+                                    size_t b, hn::Vec<DF> acc, float&) {
+    const float* HWY_RESTRICT x = act.x + b * kValues;
     const hn::RebindToSigned<DF> di;
     const hn::Rebind<int8_t, DF> d8;
     const size_t N = hn::Lanes(df);
@@ -95,12 +104,12 @@ struct KernelQ8_0 {
 };
 
 struct KernelQ4_0 {
+  using Tag = hn::ScalableTag<float>;
   static constexpr size_t kValues = 32, kBytes = sizeof(quant::BlockQ4_0);
-  static constexpr bool kNeedsSums = false;
   template <class DF>
-  static HWY_INLINE hn::Vec<DF> Dot(DF df, const uint8_t* HWY_RESTRICT blk,
-                                    const float* HWY_RESTRICT x, const float*, hn::Vec<DF> acc,
-                                    float&) {
+  static HWY_INLINE hn::Vec<DF> Dot(DF df, const uint8_t* HWY_RESTRICT blk, const Activations& act,
+                                    size_t b, hn::Vec<DF> acc, float&) {
+    const float* HWY_RESTRICT x = act.x + b * kValues;
     const hn::RebindToSigned<DF> di;
     const hn::Rebind<uint8_t, DF> du8;
     const size_t N = hn::Lanes(df);
@@ -121,12 +130,13 @@ struct KernelQ4_0 {
 };
 
 struct KernelQ4_K {
+  using Tag = hn::ScalableTag<float>;
   static constexpr size_t kValues = 256, kBytes = sizeof(quant::BlockQ4_K);
-  static constexpr bool kNeedsSums = true;
   template <class DF>
-  static HWY_INLINE hn::Vec<DF> Dot(DF df, const uint8_t* HWY_RESTRICT blk,
-                                    const float* HWY_RESTRICT x, const float* HWY_RESTRICT xsum,
-                                    hn::Vec<DF> acc, float& bias) {
+  static HWY_INLINE hn::Vec<DF> Dot(DF df, const uint8_t* HWY_RESTRICT blk, const Activations& act,
+                                    size_t b, hn::Vec<DF> acc, float& bias) {
+    const float* HWY_RESTRICT x = act.x + b * kValues;
+    const float* HWY_RESTRICT xsum = act.xsum + b * (kValues / 32);
     const hn::RebindToSigned<DF> di;
     const hn::Rebind<uint8_t, DF> du8;
     const size_t N = hn::Lanes(df);
@@ -160,12 +170,12 @@ struct KernelQ4_K {
 };
 
 struct KernelQ6_K {
+  using Tag = hn::ScalableTag<float>;
   static constexpr size_t kValues = 256, kBytes = sizeof(quant::BlockQ6_K);
-  static constexpr bool kNeedsSums = false;
   template <class DF>
-  static HWY_INLINE hn::Vec<DF> Dot(DF df, const uint8_t* HWY_RESTRICT blk,
-                                    const float* HWY_RESTRICT x, const float*, hn::Vec<DF> acc,
-                                    float&) {
+  static HWY_INLINE hn::Vec<DF> Dot(DF df, const uint8_t* HWY_RESTRICT blk, const Activations& act,
+                                    size_t b, hn::Vec<DF> acc, float&) {
+    const float* HWY_RESTRICT x = act.x + b * kValues;
     const hn::RebindToSigned<DF> di;
     const hn::Rebind<uint8_t, DF> du8;
     const size_t N = hn::Lanes(df);
@@ -208,13 +218,173 @@ struct KernelQ6_K {
   }
 };
 
-// y[r] for r in [row_begin, row_end). xsum: [cols / 32] (only read by kernels that need it).
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+// x86 kernels with int16 activations: each 32-value block of x is rounded to int16 with its
+// own scale (xd = max|x| / 32767, a relative error of at most 1.5e-5 of the block's largest
+// value), so the weights only need widening to int16 and vpmaddwd does 16 products per
+// instruction, twice the products of an FMA and without the int32 -> float conversion of
+// every value. The block's integer sum is converted once and scaled by d_w * d_x.
+using Tag256 = hn::Full256<float>;
+
+HWY_INLINE __m256i LoadI16(const int16_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+HWY_INLINE __m128i Load128(const uint8_t* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+HWY_INLINE __m256i Load256(const uint8_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+// acc += float(p) * scale
+HWY_INLINE hn::Vec<Tag256> ScaleAdd(__m256i p, float scale, hn::Vec<Tag256> acc) {
+  return hn::Vec<Tag256>{_mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale), acc.raw)};
+}
+// Products of 32 int8 weights (signed) with 32 int16 activations, summed in pairs.
+HWY_INLINE __m256i DotS8(__m256i q, const int16_t* xq) {
+  return _mm256_add_epi32(
+      _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(q)), LoadI16(xq)),
+      _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1)), LoadI16(xq + 16)));
+}
+HWY_INLINE __m256i DotU8(__m256i q, const int16_t* xq) {
+  return _mm256_add_epi32(
+      _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(q)), LoadI16(xq)),
+      _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_extracti128_si256(q, 1)), LoadI16(xq + 16)));
+}
+
+struct Int16KernelQ8_0 {
+  static constexpr size_t kValues = 32, kBytes = sizeof(quant::BlockQ8_0);
+  using Tag = Tag256;
+  static HWY_INLINE hn::Vec<Tag> Dot(Tag, const uint8_t* HWY_RESTRICT blk, const Activations& act,
+                                     size_t b, hn::Vec<Tag> acc, float&) {
+    const __m256i p = DotS8(Load256(blk + 2), act.xq + 32 * b);
+    return ScaleAdd(p, HalfToFloat(LoadU16(blk)) * act.xd[b], acc);
+  }
+};
+
+struct Int16KernelQ4_0 {
+  static constexpr size_t kValues = 32, kBytes = sizeof(quant::BlockQ4_0);
+  using Tag = Tag256;
+  static HWY_INLINE hn::Vec<Tag> Dot(Tag, const uint8_t* HWY_RESTRICT blk, const Activations& act,
+                                     size_t b, hn::Vec<Tag> acc, float&) {
+    const int16_t* xq = act.xq + 32 * b;
+    const __m256i w = _mm256_cvtepu8_epi16(Load128(blk + 2));  // byte j: values j, j + 16
+    const __m256i eight = _mm256_set1_epi16(8);
+    const __m256i lo = _mm256_sub_epi16(_mm256_and_si256(w, _mm256_set1_epi16(15)), eight);
+    const __m256i hi = _mm256_sub_epi16(_mm256_srli_epi16(w, 4), eight);
+    const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(lo, LoadI16(xq)),
+                                       _mm256_madd_epi16(hi, LoadI16(xq + 16)));
+    return ScaleAdd(p, HalfToFloat(LoadU16(blk)) * act.xd[b], acc);
+  }
+};
+
+struct Int16KernelQ4_K {
+  static constexpr size_t kValues = 256, kBytes = sizeof(quant::BlockQ4_K);
+  using Tag = Tag256;
+  static HWY_INLINE hn::Vec<Tag> Dot(Tag, const uint8_t* HWY_RESTRICT blk, const Activations& act,
+                                     size_t b, hn::Vec<Tag> acc, float& bias) {
+    const float d = HalfToFloat(LoadU16(blk));
+    const float dmin = HalfToFloat(LoadU16(blk + 2));
+    const uint8_t* scales = blk + 4;
+    const uint8_t* HWY_RESTRICT qs = blk + 16;
+    const int16_t* xq = act.xq + 256 * b;
+    const float* xd = act.xd + 8 * b;
+    const float* xsum = act.xsum + 8 * b;
+    const __m256i low4 = _mm256_set1_epi8(15);
+    for (int j = 0; j < 4; ++j) {
+      uint8_t sc_lo, m_lo, sc_hi, m_hi;
+      quant::ScaleMinK4(2 * j, scales, &sc_lo, &m_lo);
+      quant::ScaleMinK4(2 * j + 1, scales, &sc_hi, &m_hi);
+      const __m256i v = Load256(qs + 32 * j);
+      const __m256i lo = _mm256_and_si256(v, low4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+      acc = ScaleAdd(DotU8(lo, xq + 64 * j), d * sc_lo * xd[2 * j], acc);
+      acc = ScaleAdd(DotU8(hi, xq + 64 * j + 32), d * sc_hi * xd[2 * j + 1], acc);
+      bias = std::fma(dmin * m_lo, xsum[2 * j], bias);
+      bias = std::fma(dmin * m_hi, xsum[2 * j + 1], bias);
+    }
+    return acc;
+  }
+};
+
+struct Int16KernelQ6_K {
+  static constexpr size_t kValues = 256, kBytes = sizeof(quant::BlockQ6_K);
+  using Tag = Tag256;
+  // 32 signed 6-bit values (two sub-blocks of 16) times their scales times xq.
+  static HWY_INLINE __m256i Dot32(__m256i q, int sc0, int sc1, const int16_t* xq) {
+    // |q * sc| <= 32 * 128 fits int16; each int32 lane then sums at most 4 products.
+    const __m256i q0 = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(q)),
+                                          _mm256_set1_epi16(static_cast<int16_t>(sc0)));
+    const __m256i q1 = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1)),
+                                          _mm256_set1_epi16(static_cast<int16_t>(sc1)));
+    return _mm256_add_epi32(_mm256_madd_epi16(q0, LoadI16(xq)),
+                            _mm256_madd_epi16(q1, LoadI16(xq + 16)));
+  }
+  static HWY_INLINE hn::Vec<Tag> Dot(Tag, const uint8_t* HWY_RESTRICT blk, const Activations& act,
+                                     size_t b, hn::Vec<Tag> acc, float&) {
+    const uint8_t* HWY_RESTRICT ql = blk;
+    const uint8_t* HWY_RESTRICT qh = blk + 128;
+    const int8_t* sc = reinterpret_cast<const int8_t*>(blk + 192);
+    const float d = HalfToFloat(LoadU16(blk + 208));
+    const int16_t* xq = act.xq + 256 * b;
+    const float* xd = act.xd + 8 * b;
+    const __m256i low4 = _mm256_set1_epi8(15);
+    const __m256i bits45 = _mm256_set1_epi8(0x30);
+    const __m256i offset = _mm256_set1_epi8(32);
+    // Byte l of each half's ql (64 bytes) and qh (32 bytes) gives values l, l + 32, l + 64,
+    // l + 96 of the half (ggml's dequantize_row_q6_K).
+    for (int n = 0; n < 2; ++n) {
+      const __m256i a = Load256(ql), c = Load256(ql + 32), h = Load256(qh);
+      const __m256i q1 =
+          _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(a, low4),
+                                          _mm256_and_si256(_mm256_slli_epi16(h, 4), bits45)),
+                          offset);
+      const __m256i q2 =
+          _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(c, low4),
+                                          _mm256_and_si256(_mm256_slli_epi16(h, 2), bits45)),
+                          offset);
+      const __m256i q3 =
+          _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), low4),
+                                          _mm256_and_si256(h, bits45)),
+                          offset);
+      const __m256i q4 =
+          _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), low4),
+                                          _mm256_and_si256(_mm256_srli_epi16(h, 2), bits45)),
+                          offset);
+      acc = ScaleAdd(Dot32(q1, sc[0], sc[1], xq), d * xd[0], acc);
+      acc = ScaleAdd(Dot32(q2, sc[2], sc[3], xq + 32), d * xd[1], acc);
+      acc = ScaleAdd(Dot32(q3, sc[4], sc[5], xq + 64), d * xd[2], acc);
+      acc = ScaleAdd(Dot32(q4, sc[6], sc[7], xq + 96), d * xd[3], acc);
+      ql += 64;
+      qh += 32;
+      sc += 8;
+      xq += 128;
+      xd += 4;
+    }
+    return acc;
+  }
+};
+
+using FastKernelQ8_0 = Int16KernelQ8_0;
+using FastKernelQ4_0 = Int16KernelQ4_0;
+// Measured no faster than the float kernel (the scalar scale/min work per 32 values
+// dominates), so Q4_K keeps the float kernel.
+using FastKernelQ4_K = KernelQ4_K;
+using FastKernelQ6_K = Int16KernelQ6_K;
+bool UsesInt16Activations() { return true; }
+#else
+using FastKernelQ8_0 = KernelQ8_0;
+using FastKernelQ4_0 = KernelQ4_0;
+using FastKernelQ4_K = KernelQ4_K;
+using FastKernelQ6_K = KernelQ6_K;
+bool UsesInt16Activations() { return false; }
+#endif
+
+// y[r] for r in [row_begin, row_end).
 template <class K>
-void MatVecRowsT(const std::byte* data, size_t row_bytes, size_t cols, const float* x,
-                 const float* xsum, float* y, size_t row_begin, size_t row_end) {
-  const hn::ScalableTag<float> df;
+void MatVecRowsT(const std::byte* data, size_t row_bytes, size_t cols, const Activations& act,
+                 float* y, size_t row_begin, size_t row_end) {
+  const typename K::Tag df;
   const size_t blocks = cols / K::kValues;
-  const size_t sums_per_block = K::kValues / 32;
   const auto row_ptr = [&](size_t r) {
     return reinterpret_cast<const uint8_t*>(data + r * row_bytes);
   };
@@ -230,13 +400,11 @@ void MatVecRowsT(const std::byte* data, size_t row_bytes, size_t cols, const flo
     auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
     float b0 = 0.0f, b1 = 0.0f, b2 = 0.0f, b3 = 0.0f;
     for (size_t b = 0; b < blocks; ++b) {
-      const float* xb = x + b * K::kValues;
-      const float* sb = K::kNeedsSums ? xsum + b * sums_per_block : nullptr;
       const size_t off = b * K::kBytes;
-      a0 = K::Dot(df, w0 + off, xb, sb, a0, b0);
-      a1 = K::Dot(df, w1 + off, xb, sb, a1, b1);
-      a2 = K::Dot(df, w2 + off, xb, sb, a2, b2);
-      a3 = K::Dot(df, w3 + off, xb, sb, a3, b3);
+      a0 = K::Dot(df, w0 + off, act, b, a0, b0);
+      a1 = K::Dot(df, w1 + off, act, b, a1, b1);
+      a2 = K::Dot(df, w2 + off, act, b, a2, b2);
+      a3 = K::Dot(df, w3 + off, act, b, a3, b3);
     }
     y[r + 0] = finish(a0, b0);
     y[r + 1] = finish(a1, b1);
@@ -247,10 +415,7 @@ void MatVecRowsT(const std::byte* data, size_t row_bytes, size_t cols, const flo
     const uint8_t* HWY_RESTRICT w0 = row_ptr(r);
     auto a0 = hn::Zero(df);
     float b0 = 0.0f;
-    for (size_t b = 0; b < blocks; ++b) {
-      const float* sb = K::kNeedsSums ? xsum + b * sums_per_block : nullptr;
-      a0 = K::Dot(df, w0 + b * K::kBytes, x + b * K::kValues, sb, a0, b0);
-    }
+    for (size_t b = 0; b < blocks; ++b) a0 = K::Dot(df, w0 + b * K::kBytes, act, b, a0, b0);
     y[r] = finish(a0, b0);
   }
 }
@@ -258,21 +423,21 @@ void MatVecRowsT(const std::byte* data, size_t row_bytes, size_t cols, const flo
 // Lanes of this target, so the caller can fall back when a block is not whole vectors.
 size_t FloatLanes() { return hn::Lanes(hn::ScalableTag<float>()); }
 
-void MatVecRowsQ8_0(const std::byte* data, size_t row_bytes, size_t cols, const float* x,
-                    const float* xsum, float* y, size_t row_begin, size_t row_end) {
-  MatVecRowsT<KernelQ8_0>(data, row_bytes, cols, x, xsum, y, row_begin, row_end);
+void MatVecRowsQ8_0(const std::byte* data, size_t row_bytes, size_t cols, const Activations& act,
+                    float* y, size_t row_begin, size_t row_end) {
+  MatVecRowsT<FastKernelQ8_0>(data, row_bytes, cols, act, y, row_begin, row_end);
 }
-void MatVecRowsQ4_0(const std::byte* data, size_t row_bytes, size_t cols, const float* x,
-                    const float* xsum, float* y, size_t row_begin, size_t row_end) {
-  MatVecRowsT<KernelQ4_0>(data, row_bytes, cols, x, xsum, y, row_begin, row_end);
+void MatVecRowsQ4_0(const std::byte* data, size_t row_bytes, size_t cols, const Activations& act,
+                    float* y, size_t row_begin, size_t row_end) {
+  MatVecRowsT<FastKernelQ4_0>(data, row_bytes, cols, act, y, row_begin, row_end);
 }
-void MatVecRowsQ4_K(const std::byte* data, size_t row_bytes, size_t cols, const float* x,
-                    const float* xsum, float* y, size_t row_begin, size_t row_end) {
-  MatVecRowsT<KernelQ4_K>(data, row_bytes, cols, x, xsum, y, row_begin, row_end);
+void MatVecRowsQ4_K(const std::byte* data, size_t row_bytes, size_t cols, const Activations& act,
+                    float* y, size_t row_begin, size_t row_end) {
+  MatVecRowsT<FastKernelQ4_K>(data, row_bytes, cols, act, y, row_begin, row_end);
 }
-void MatVecRowsQ6_K(const std::byte* data, size_t row_bytes, size_t cols, const float* x,
-                    const float* xsum, float* y, size_t row_begin, size_t row_end) {
-  MatVecRowsT<KernelQ6_K>(data, row_bytes, cols, x, xsum, y, row_begin, row_end);
+void MatVecRowsQ6_K(const std::byte* data, size_t row_bytes, size_t cols, const Activations& act,
+                    float* y, size_t row_begin, size_t row_end) {
+  MatVecRowsT<FastKernelQ6_K>(data, row_bytes, cols, act, y, row_begin, row_end);
 }
 
 // Packs rows [row0, row0 + nc) x columns [k0, k0 + kc) of W, dequantized, as float32 strips:
@@ -417,6 +582,7 @@ void MatMulRowsQuant(const WeightMatrix& w, const float* x, size_t tokens, float
   }
 }
 
+}  // namespace
 }  // namespace gemma::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -431,6 +597,7 @@ HWY_AFTER_NAMESPACE();
 namespace gemma {
 
 HWY_EXPORT(FloatLanes);
+HWY_EXPORT(UsesInt16Activations);
 HWY_EXPORT(MatVecRowsQ8_0);
 HWY_EXPORT(MatVecRowsQ4_0);
 HWY_EXPORT(MatVecRowsQ4_K);
@@ -439,8 +606,8 @@ HWY_EXPORT(MatMulRowsQuant);
 
 namespace {
 
-using MatVecFn = void (*)(const std::byte*, size_t, size_t, const float*, const float*, float*,
-                          size_t, size_t);
+using MatVecFn = void (*)(const std::byte*, size_t, size_t, const quant_blocking::Activations&,
+                          float*, size_t, size_t);
 
 // The SIMD decode kernel for `dtype`, or nullptr where only the reference exists.
 MatVecFn SimdMatVecFn(DType dtype) {
@@ -459,17 +626,49 @@ MatVecFn SimdMatVecFn(DType dtype) {
   }
 }
 
-// Sums of x over each 32 values ([cols / 32]) in the calling thread's buffer, which grows
-// to the widest matrix seen and is then reused (no allocation per call).
-const float* SumsOf32(const float* x, size_t cols) {
-  thread_local std::vector<float> sums;
-  if (sums.size() < cols / 32) sums.resize(cols / 32);
-  for (size_t b = 0; b < cols / 32; ++b) {
-    float s = 0.0f;
-    for (size_t i = 0; i < 32; ++i) s += x[b * 32 + i];
-    sums[b] = s;
+// The calling thread's buffers for the prepared activations: they grow to the widest matrix
+// seen and are then reused (no allocation per call).
+struct ActivationBuffers {
+  std::vector<float> xsum, xd;
+  std::vector<int16_t> xq;
+};
+
+// Sums of x over each 32 values, and x rounded to int16 per 32-value block for the int16
+// kernels. False if x holds a NaN or infinity (the caller then uses the float reference,
+// which propagates it).
+bool PrepareActivations(const float* x, size_t cols, bool sums, bool int16,
+                        quant_blocking::Activations& act) {
+  thread_local ActivationBuffers buf;
+  const size_t blocks = cols / 32;
+  act.x = x;
+  if (sums) {
+    if (buf.xsum.size() < blocks) buf.xsum.resize(blocks);
+    for (size_t b = 0; b < blocks; ++b) {
+      float s = 0.0f;
+      for (size_t i = 0; i < 32; ++i) s += x[b * 32 + i];
+      buf.xsum[b] = s;
+    }
+    act.xsum = buf.xsum.data();
   }
-  return sums.data();
+  if (int16) {
+    if (buf.xd.size() < blocks) buf.xd.resize(blocks);
+    if (buf.xq.size() < cols) buf.xq.resize(cols);
+    for (size_t b = 0; b < blocks; ++b) {
+      const float* xb = x + b * 32;
+      float amax = 0.0f;
+      for (size_t i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xb[i]));
+      if (!std::isfinite(amax)) return false;
+      const float inv = amax > 0.0f ? 32767.0f / amax : 0.0f;
+      for (size_t i = 0; i < 32; ++i) {
+        const float q = std::clamp(std::nearbyint(xb[i] * inv), -32767.0f, 32767.0f);
+        buf.xq[b * 32 + i] = static_cast<int16_t>(q);
+      }
+      buf.xd[b] = amax / 32767.0f;
+    }
+    act.xq = buf.xq.data();
+    act.xd = buf.xd.data();
+  }
+  return true;
 }
 
 // Packing space of the calling thread: allocated on its first call and then reused.
@@ -492,8 +691,14 @@ void QuantMatVecRows(const WeightMatrix& w, const float* x, float* y, size_t row
     quant::ReferenceMatVecRows(w, x, y, row_begin, row_end);
     return;
   }
-  const float* xsum = w.dtype == DType::kQ4_K ? SumsOf32(x, w.cols) : nullptr;
-  fn(w.data, w.row_bytes, w.cols, x, xsum, y, row_begin, row_end);
+  quant_blocking::Activations act;
+  const bool q4_k = w.dtype == DType::kQ4_K;
+  if (!PrepareActivations(x, w.cols, q4_k, !q4_k && HWY_DYNAMIC_DISPATCH(UsesInt16Activations)(),
+                          act)) {
+    quant::ReferenceMatVecRows(w, x, y, row_begin, row_end);
+    return;
+  }
+  fn(w.data, w.row_bytes, w.cols, act, y, row_begin, row_end);
 }
 
 void QuantMatMulRows(const WeightMatrix& w, const float* x, size_t tokens, float* y,
