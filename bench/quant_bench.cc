@@ -1,42 +1,108 @@
-// Quantized matrix-vector products on gemma-2b shapes (2048 -> 16384, the ffn gate/up), one
-// thread, reported as weight bytes read per second (the decode limit is memory bandwidth).
+// Quantized products on gemma-2b shapes.
+//  - MatVec (decode): 2048 -> 16384 (the ffn gate/up), reported as weight bytes read per
+//    second; the limit is memory bandwidth. Ref = the scalar reference kernel, 1 thread;
+//    Simd/1 and Simd/2 = the SIMD kernel through MatVec with 1 or 2 threads.
+//  - MatMul (prefill): the same matrix times 128 tokens, reported as FLOP/s (items/s).
 //   build-*/bench/quant_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only
 #include <benchmark/benchmark.h>
 
 #include <random>
 #include <vector>
 
+#include "kernels/matmul.h"
 #include "kernels/quant/quant_matmul.h"
+#include "kernels/quant/quant_matmul_reference.h"
 #include "kernels/quant/quantize.h"
+#include "kernels/thread_pool.h"
 
 namespace gemma {
 namespace {
 
-void BM_QuantMatVec(benchmark::State& state, DType type) {
-  const size_t rows = 16384, cols = 2048;
+constexpr size_t kRows = 16384, kCols = 2048;
+
+struct Matrix {
+  std::vector<std::byte> data;
+  WeightMatrix w;
+};
+
+const Matrix& Quantized(DType type) {
+  static Matrix cache[32];
+  Matrix& m = cache[static_cast<int>(type) % 32];
+  if (!m.data.empty()) return m;
   std::mt19937 rng(1);
   std::normal_distribution<float> normal(0.0f, 0.02f);
-  std::vector<float> row(cols), x(cols), y(rows);
-  for (float& v : x) v = normal(rng);
-  const size_t row_bytes = ByteSize(type, cols);
-  std::vector<std::byte> data(rows * row_bytes);
-  for (size_t r = 0; r < rows; ++r) {
+  std::vector<float> row(kCols);
+  const size_t row_bytes = ByteSize(type, kCols);
+  m.data.resize(kRows * row_bytes);
+  for (size_t r = 0; r < kRows; ++r) {
     for (float& v : row) v = normal(rng);
-    quant::QuantizeRow(type, row.data(), data.data() + r * row_bytes, cols);
+    quant::QuantizeRow(type, row.data(), m.data.data() + r * row_bytes, kCols);
   }
-  const WeightMatrix w{
-      .dtype = type, .data = data.data(), .rows = rows, .cols = cols, .row_bytes = row_bytes};
-  for (auto _ : state) {
-    QuantMatVecRows(w, x.data(), y.data(), 0, rows);
-    benchmark::DoNotOptimize(y.data());
-  }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * data.size()));
+  m.w = {
+      .dtype = type, .data = m.data.data(), .rows = kRows, .cols = kCols, .row_bytes = row_bytes};
+  return m;
 }
 
-BENCHMARK_CAPTURE(BM_QuantMatVec, Q8_0, DType::kQ8_0)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_QuantMatVec, Q4_0, DType::kQ4_0)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_QuantMatVec, Q4_K, DType::kQ4_K)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_QuantMatVec, Q6_K, DType::kQ6_K)->Unit(benchmark::kMillisecond);
+std::vector<float> Activations(size_t n) {
+  std::mt19937 rng(2);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(n);
+  for (float& v : x) v = normal(rng);
+  return x;
+}
+
+void BM_QuantMatVecRef(benchmark::State& state, DType type) {
+  const Matrix& m = Quantized(type);
+  const std::vector<float> x = Activations(kCols);
+  std::vector<float> y(kRows);
+  for (auto _ : state) {
+    quant::ReferenceMatVecRows(m.w, x.data(), y.data(), 0, kRows);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * m.data.size()));
+}
+
+void BM_QuantMatVec(benchmark::State& state, DType type) {
+  const Matrix& m = Quantized(type);
+  const std::vector<float> x = Activations(kCols);
+  std::vector<float> y(kRows);
+  ThreadPool pool(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    MatVec(m.w, x.data(), y.data(), pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * m.data.size()));
+}
+
+void BM_QuantMatMul(benchmark::State& state, DType type) {
+  const Matrix& m = Quantized(type);
+  const size_t tokens = 128;
+  const std::vector<float> x = Activations(tokens * kCols);
+  std::vector<float> y(tokens * kRows);
+  ThreadPool pool(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    MatMul(m.w, x.data(), tokens, y.data(), pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["FLOP/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * 2.0 * tokens * kRows * kCols,
+                         benchmark::Counter::kIsRate);
+}
+
+#define QUANT_BENCH(name, type)                                                                 \
+  BENCHMARK_CAPTURE(BM_QuantMatVecRef, name, type)->Unit(benchmark::kMillisecond);              \
+  BENCHMARK_CAPTURE(BM_QuantMatVec, name, type)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond); \
+  BENCHMARK_CAPTURE(BM_QuantMatMul, name, type)                                                 \
+      ->Arg(1)                                                                                  \
+      ->Arg(2)                                                                                  \
+      ->Unit(benchmark::kMillisecond)                                                           \
+      ->UseRealTime();
+
+QUANT_BENCH(Q8_0, DType::kQ8_0)
+QUANT_BENCH(Q4_0, DType::kQ4_0)
+QUANT_BENCH(Q4_K, DType::kQ4_K)
+QUANT_BENCH(Q6_K, DType::kQ6_K)
+QUANT_BENCH(Q5_K, DType::kQ5_K)
 
 }  // namespace
 }  // namespace gemma
