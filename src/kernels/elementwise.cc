@@ -102,12 +102,12 @@ void GeluTanhMulSimd(const float* gate, const float* up, size_t n, float* out) {
 // Rotates `heads` vectors by the angles whose cos/sin are given for each i < half.
 void RotateHalves(float* HWY_RESTRICT x, size_t heads, size_t head_dim,
                   const float* HWY_RESTRICT cos, const float* HWY_RESTRICT sin) {
+#if HWY_COMPILER_CLANG
+#pragma clang fp contract(off)  // clang wants it first in the compound statement
+#endif
   const hn::ScalableTag<float> df;
   const size_t N = hn::Lanes(df);
   const size_t half = head_dim / 2;
-#if HWY_COMPILER_CLANG
-#pragma clang fp contract(off)
-#endif
   for (size_t h = 0; h < heads; ++h) {
     float* HWY_RESTRICT v = x + h * head_dim;
     size_t i = 0;
