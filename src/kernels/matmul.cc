@@ -48,28 +48,105 @@ namespace {
 using namespace plain_weights;           // NOLINT(build/namespaces)
 using namespace gemma::matmul_blocking;  // NOLINT(build/namespaces)
 
+// Widens rows [r0, r0 + count) of the strip's rows (count <= nr) one at a time and
+// scatters them into the strip with scalar stores: the general path, and the tails.
+template <typename T>
+void PackStripRows(const std::byte* data, size_t row_bytes, size_t first_row, size_t r0,
+                   size_t count, size_t valid, size_t k0, size_t kc, size_t nr,
+                   float* HWY_RESTRICT strip) {
+  const hn::ScalableTag<float> df;
+  const size_t N = hn::Lanes(df);
+  HWY_ALIGN float row[kKC];
+  for (size_t i = r0; i < r0 + count; ++i) {
+    if (i >= valid) {
+      for (size_t k = 0; k < kc; ++k) strip[k * nr + i] = 0.0f;
+      continue;
+    }
+    const T* HWY_RESTRICT src = reinterpret_cast<const T*>(data + (first_row + i) * row_bytes) + k0;
+    size_t k = 0;
+    for (; k + N <= kc; k += N) hn::Store(LoadWeights(df, src + k), df, row + k);
+    for (; k < kc; ++k) row[k] = WeightAt(src, k);
+    for (k = 0; k < kc; ++k) strip[k * nr + i] = row[k];
+  }
+}
+
+#if HWY_TARGET == HWY_AVX2
+// Eight full rows of the strip, columns [0, kc8) with kc8 a multiple of 8: 8x8 blocks
+// widened and transposed in registers (three shuffle rounds), one vector store per column.
+// The scalar scatter above costs one store per weight; this costs one per 8.
+template <typename T>
+void PackStripRows8(const std::byte* data, size_t row_bytes, size_t first_row, size_t r0, size_t k0,
+                    size_t kc8, size_t nr, float* HWY_RESTRICT strip) {
+  const hn::Full256<float> df;
+  const hn::Full256<uint64_t> du;
+  const T* HWY_RESTRICT src[8];
+  for (size_t j = 0; j < 8; ++j) {
+    src[j] = reinterpret_cast<const T*>(data + (first_row + r0 + j) * row_bytes) + k0;
+  }
+  for (size_t k = 0; k < kc8; k += 8) {
+    // r[j] = row j, columns k..k+7.
+    const auto r0v = LoadWeights(df, src[0] + k), r1v = LoadWeights(df, src[1] + k);
+    const auto r2v = LoadWeights(df, src[2] + k), r3v = LoadWeights(df, src[3] + k);
+    const auto r4v = LoadWeights(df, src[4] + k), r5v = LoadWeights(df, src[5] + k);
+    const auto r6v = LoadWeights(df, src[6] + k), r7v = LoadWeights(df, src[7] + k);
+    // 32-bit interleave within 128-bit halves: [a0 b0 a1 b1 | a4 b4 a5 b5] etc.
+    const auto t0 = hn::BitCast(du, hn::InterleaveLower(df, r0v, r1v));
+    const auto t1 = hn::BitCast(du, hn::InterleaveUpper(df, r0v, r1v));
+    const auto t2 = hn::BitCast(du, hn::InterleaveLower(df, r2v, r3v));
+    const auto t3 = hn::BitCast(du, hn::InterleaveUpper(df, r2v, r3v));
+    const auto t4 = hn::BitCast(du, hn::InterleaveLower(df, r4v, r5v));
+    const auto t5 = hn::BitCast(du, hn::InterleaveUpper(df, r4v, r5v));
+    const auto t6 = hn::BitCast(du, hn::InterleaveLower(df, r6v, r7v));
+    const auto t7 = hn::BitCast(du, hn::InterleaveUpper(df, r6v, r7v));
+    // 64-bit interleave: [a0 b0 c0 d0 | a4 b4 c4 d4] etc.
+    const auto u0 = hn::BitCast(df, hn::InterleaveLower(du, t0, t2));  // columns 0, 4
+    const auto u1 = hn::BitCast(df, hn::InterleaveUpper(du, t0, t2));  // columns 1, 5
+    const auto u2 = hn::BitCast(df, hn::InterleaveLower(du, t1, t3));  // columns 2, 6
+    const auto u3 = hn::BitCast(df, hn::InterleaveUpper(du, t1, t3));  // columns 3, 7
+    const auto u4 = hn::BitCast(df, hn::InterleaveLower(du, t4, t6));
+    const auto u5 = hn::BitCast(df, hn::InterleaveUpper(du, t4, t6));
+    const auto u6 = hn::BitCast(df, hn::InterleaveLower(du, t5, t7));
+    const auto u7 = hn::BitCast(df, hn::InterleaveUpper(du, t5, t7));
+    // 128-bit halves: rows 0-3 from u, rows 4-7 from the matching u of the second group.
+    float* HWY_RESTRICT out = strip + k * nr + r0;
+    hn::Store(hn::ConcatLowerLower(df, u4, u0), df, out + 0 * nr);
+    hn::Store(hn::ConcatLowerLower(df, u5, u1), df, out + 1 * nr);
+    hn::Store(hn::ConcatLowerLower(df, u6, u2), df, out + 2 * nr);
+    hn::Store(hn::ConcatLowerLower(df, u7, u3), df, out + 3 * nr);
+    hn::Store(hn::ConcatUpperUpper(df, u4, u0), df, out + 4 * nr);
+    hn::Store(hn::ConcatUpperUpper(df, u5, u1), df, out + 5 * nr);
+    hn::Store(hn::ConcatUpperUpper(df, u6, u2), df, out + 6 * nr);
+    hn::Store(hn::ConcatUpperUpper(df, u7, u3), df, out + 7 * nr);
+  }
+}
+#endif
+
 // Packs rows [row0, row0 + nc) x columns [k0, k0 + kc) of W as float32 strips:
 // packed[(s * kc + k) * NR + i] = W[row0 + s * NR + i, k0 + k], zero past the last row.
 template <typename T>
 void PackWeights(const std::byte* data, size_t row_bytes, size_t row0, size_t nc, size_t k0,
                  size_t kc, size_t nr, float* HWY_RESTRICT packed) {
-  const hn::ScalableTag<float> df;
-  const size_t N = hn::Lanes(df);
-  HWY_ALIGN float row[kKC];
   for (size_t s = 0; s * nr < nc; ++s) {
     float* HWY_RESTRICT strip = packed + s * kc * nr;
-    for (size_t i = 0; i < nr; ++i) {
-      const size_t r = s * nr + i;
-      if (r >= nc) {
-        for (size_t k = 0; k < kc; ++k) strip[k * nr + i] = 0.0f;
-        continue;
+    const size_t first_row = row0 + s * nr;
+    const size_t valid = std::min(nr, nc - s * nr);  // rows of W in this strip
+#if HWY_TARGET == HWY_AVX2
+    if (valid == nr && kc >= 8) {
+      const size_t kc8 = kc & ~size_t{7};
+      for (size_t r0 = 0; r0 < nr; r0 += 8) {
+        PackStripRows8<T>(data, row_bytes, first_row, r0, k0, kc8, nr, strip);
       }
-      const T* HWY_RESTRICT src = reinterpret_cast<const T*>(data + (row0 + r) * row_bytes) + k0;
-      size_t k = 0;
-      for (; k + N <= kc; k += N) hn::Store(LoadWeights(df, src + k), df, row + k);
-      for (; k < kc; ++k) row[k] = WeightAt(src, k);
-      for (k = 0; k < kc; ++k) strip[k * nr + i] = row[k];
+      if (kc8 != kc) {
+        // Columns [kc8, kc): widen and scatter one value at a time.
+        for (size_t i = 0; i < nr; ++i) {
+          const T* src = reinterpret_cast<const T*>(data + (first_row + i) * row_bytes) + k0;
+          for (size_t k = kc8; k < kc; ++k) strip[k * nr + i] = WeightAt(src, k);
+        }
+      }
+      continue;
     }
+#endif
+    PackStripRows<T>(data, row_bytes, first_row, 0, nr, valid, k0, kc, nr, strip);
   }
 }
 
