@@ -36,6 +36,20 @@ void Linear(const WeightMatrix& w, const float* x, size_t tokens, float* y, Thre
   }
 }
 
+// Runs body(t) for every token row t. A prefill splits the rows across the pool: the
+// per-token steps between the products (RMSNorm, RoPE, GELU, residual adds) would
+// otherwise leave all but one thread idle. One token (decode) runs inline.
+template <typename Body>
+void ForEachToken(size_t tokens, ThreadPool& pool, const Body& body) {
+  if (tokens == 1) {
+    body(size_t{0});
+    return;
+  }
+  pool.ParallelForRef(tokens, 1, [&](size_t begin, size_t end, int) {
+    for (size_t t = begin; t < end; ++t) body(t);
+  });
+}
+
 void Observe(const ForwardRequest& request, std::string_view point, size_t tokens,
              const float* rows) {
   if (request.observer != nullptr && *request.observer) {
@@ -110,9 +124,9 @@ void DecoderLayer(const ModelWeights& weights, size_t layer, const ForwardReques
 
   // --- Attention block: x = x + o_proj(attention(input_layernorm(x))).
   // RMSNorm multiplies by (1 + w); the weights hold 1 + w already (see weights.h).
-  for (size_t t = 0; t < tokens; ++t) {
+  ForEachToken(tokens, pool, [&](size_t t) {
     RMSNorm(&s.residual[t * hidden], w.attn_norm_scale.data(), hidden, eps, &s.normed[t * hidden]);
-  }
+  });
   Linear(w.q, s.normed.data(), tokens, s.q.data(), pool);  // [tokens, heads * head_dim]
   Linear(w.k, s.normed.data(), tokens, s.k.data(), pool);  // [tokens, kv_heads * head_dim]
   Linear(w.v, s.normed.data(), tokens, s.v.data(), pool);  // [tokens, kv_heads * head_dim]
@@ -123,7 +137,7 @@ void DecoderLayer(const ModelWeights& weights, size_t layer, const ForwardReques
   const float theta = static_cast<float>(c.rope_theta);
   float* layer_keys = cache.keys(layer);
   float* layer_values = cache.values(layer);
-  for (size_t t = 0; t < tokens; ++t) {
+  ForEachToken(tokens, pool, [&](size_t t) {
     const size_t position = request.first_position + t;
     RoPE(&s.q[t * q_dim], heads, head_dim, position, theta);
     RoPE(&s.k[t * kv_dim], kv_heads, head_dim, position, theta);
@@ -133,7 +147,7 @@ void DecoderLayer(const ModelWeights& weights, size_t layer, const ForwardReques
       std::copy_n(&s.v[t * kv_dim + g * head_dim], head_dim,
                   layer_values + cache.Offset(g, position));
     }
-  }
+  });
 
   // Query head j reads kv head j / (heads / kv_heads): all heads share one kv head on 2B
   // (multi-query), each has its own on 7B (multi-head). Scores are scaled by head_dim^-0.5,
@@ -144,19 +158,25 @@ void DecoderLayer(const ModelWeights& weights, size_t layer, const ForwardReques
   CausalAttention(s.q.data(), tokens, request.first_position, layer_keys, layer_values, shape,
                   scale, s.attention.data(), pool);
   Linear(w.o, s.attention.data(), tokens, s.projected.data(), pool);  // [tokens, H]
-  AddInPlace(s.residual.data(), s.projected.data(), tokens * hidden);
+  ForEachToken(tokens, pool, [&](size_t t) {
+    AddInPlace(&s.residual[t * hidden], &s.projected[t * hidden], hidden);
+  });
 
   // --- MLP block: x = x + down(gelu_tanh(gate(h)) * up(h)), h = post_attention_layernorm(x).
   // Despite its name, post_attention_layernorm is the norm in front of the MLP.
-  for (size_t t = 0; t < tokens; ++t) {
+  ForEachToken(tokens, pool, [&](size_t t) {
     RMSNorm(&s.residual[t * hidden], w.ffn_norm_scale.data(), hidden, eps, &s.normed[t * hidden]);
-  }
+  });
   Linear(w.gate, s.normed.data(), tokens, s.gate.data(), pool);  // [tokens, I]
   Linear(w.up, s.normed.data(), tokens, s.up.data(), pool);      // [tokens, I]
   // GeGLU with the tanh GELU: Gemma 1 configs may say "gelu", the models use the tanh form.
-  GeluTanhMul(s.gate.data(), s.up.data(), tokens * ffn, s.gate.data());
+  ForEachToken(tokens, pool, [&](size_t t) {
+    GeluTanhMul(&s.gate[t * ffn], &s.up[t * ffn], ffn, &s.gate[t * ffn]);
+  });
   Linear(w.down, s.gate.data(), tokens, s.projected.data(), pool);  // [tokens, H]
-  AddInPlace(s.residual.data(), s.projected.data(), tokens * hidden);
+  ForEachToken(tokens, pool, [&](size_t t) {
+    AddInPlace(&s.residual[t * hidden], &s.projected[t * hidden], hidden);
+  });
 }
 
 }  // namespace
