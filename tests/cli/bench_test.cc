@@ -60,8 +60,9 @@ TEST(CliBench, RandomModelInMemory) {
 }
 
 TEST(CliBench, CheckpointAndGguf) {
-  for (const std::string model :
-       {kData + "/golden/tiny-2b-bf16", kData + "/gguf/small-2b-256/model-q8_0.gguf"}) {
+  const std::vector<std::string> models = {kData + "/golden/tiny-2b-bf16",
+                                           kData + "/gguf/small-2b-256/model-q8_0.gguf"};
+  for (const std::string& model : models) {
     const Outcome r = RunCli("bench --model " + model + " -p 8 -n 3 -r 1 --json", false);
     ASSERT_EQ(r.exit_code, 0) << model << ": " << r.out;
     ExpectSaneJson(r.out, 8, 3, 1);
