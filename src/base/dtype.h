@@ -27,9 +27,9 @@ enum class DType : uint8_t {
 };
 
 struct DTypeTraits {
-  std::string_view name;   // "F32", "BF16", "Q4_K", ... (safetensors / llama.cpp spelling)
-  size_t block_elements;   // values per block (1 for plain types)
-  size_t block_bytes;      // bytes per block
+  std::string_view name;  // "F32", "BF16", "Q4_K", ... (safetensors / llama.cpp spelling)
+  size_t block_elements;  // values per block (1 for plain types)
+  size_t block_bytes;     // bytes per block
 };
 
 const DTypeTraits& Traits(DType type);

@@ -18,7 +18,7 @@ int64_t ElementCount(const Shape& shape);       // 1 for a scalar
 
 struct TensorView {
   DType dtype = DType::kF32;
-  Shape shape;                      // row-major, outermost first (HF / PyTorch order)
+  Shape shape;  // row-major, outermost first (HF / PyTorch order)
   std::span<const std::byte> bytes;
 };
 

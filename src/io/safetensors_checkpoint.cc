@@ -63,8 +63,8 @@ SafetensorsCheckpoint SafetensorsCheckpoint::Open(const std::string& path) {
       }
       const std::string shard = file.get<std::string>();
       if (shard.empty() || shard.find('/') != std::string::npos || shard == "..") {
-        Fail(ErrorCode::kFormat, index_path, ": weight_map entry for '", tensor,
-             "' names '", shard, "', which is not a file in the model directory");
+        Fail(ErrorCode::kFormat, index_path, ": weight_map entry for '", tensor, "' names '", shard,
+             "', which is not a file in the model directory");
       }
       shard_to_tensors[shard].push_back(tensor);
     }

@@ -73,9 +73,9 @@ void Softmax(float* x, size_t n) {
   for (size_t i = 0; i < n; ++i) x[i] /= sum;
 }
 
-void Attention(const float* q, size_t tokens, size_t first_position, const float* k,
-               const float* v, size_t capacity, size_t heads, size_t kv_heads, size_t head_dim,
-               float scale, float* out) {
+void Attention(const float* q, size_t tokens, size_t first_position, const float* k, const float* v,
+               size_t capacity, size_t heads, size_t kv_heads, size_t head_dim, float scale,
+               float* out) {
   const size_t group = heads / kv_heads;
   std::vector<float> scores;
   for (size_t t = 0; t < tokens; ++t) {

@@ -27,8 +27,8 @@ void Softmax(float* x, size_t n);
 // whose keys/values for kv head g at position p are at k[(g * capacity + p) * head_dim].
 // q: [tokens, heads * head_dim]; out: [tokens, heads * head_dim]. Query head j reads kv
 // head j / (heads / kv_heads).
-void Attention(const float* q, size_t tokens, size_t first_position, const float* k,
-               const float* v, size_t capacity, size_t heads, size_t kv_heads, size_t head_dim,
-               float scale, float* out);
+void Attention(const float* q, size_t tokens, size_t first_position, const float* k, const float* v,
+               size_t capacity, size_t heads, size_t kv_heads, size_t head_dim, float scale,
+               float* out);
 
 }  // namespace gemma::ref
