@@ -2,7 +2,9 @@
 // requested sizes, the model's weight bytes) and refuses bad requests with one clear error.
 // Speed itself is not asserted here: that is what the benchmark is for.
 #include <gtest/gtest.h>
+
 #include <sys/wait.h>
+#include "cli/cli_runner.h"
 
 #include <array>
 #include <cstdio>
@@ -12,22 +14,8 @@
 
 namespace {
 
-struct Outcome {
-  int exit_code;
-  std::string out;
-};
-
-Outcome RunCli(const std::string& args, bool with_stderr = true) {
-  const std::string command =
-      std::string(GEMMA_CLI_PATH) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  FILE* pipe = popen(command.c_str(), "r");
-  EXPECT_NE(pipe, nullptr);
-  std::string out;
-  std::array<char, 4096> buffer;
-  while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) out.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using gemma::cli_test::RunCli;
+using gemma::cli_test::RunResult;
 
 const std::string kData = GEMMA_TEST_DATA_DIR;
 
@@ -48,14 +36,14 @@ void ExpectSaneJson(const std::string& text, size_t prompt, size_t gen, int reps
 }
 
 TEST(CliBench, RandomModelInMemory) {
-  const Outcome r = RunCli("bench --random " + kData +
-                               "/golden/tiny-7b-f32/config.json --dtype f32 -p 12 -n 5 -r 2 -t 2 "
-                               "--json",
-                           /*with_stderr=*/false);
-  ASSERT_EQ(r.exit_code, 0) << r.out;
-  ExpectSaneJson(r.out, 12, 5, 2);
+  const RunResult r = RunCli("bench --random " + kData +
+                                 "/golden/tiny-7b-f32/config.json --dtype f32 -p 12 -n 5 -r 2 -t 2 "
+                                 "--json",
+                             /*with_stderr=*/false);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ExpectSaneJson(r.output, 12, 5, 2);
   // tiny-7b: 512 x 96 embedding + 3 layers of 4x32 attention and 384-wide MLP, float32.
-  const nlohmann::json j = nlohmann::json::parse(r.out);
+  const nlohmann::json j = nlohmann::json::parse(r.output);
   EXPECT_EQ(j["parameters"].get<int64_t>(), 529056);
 }
 
@@ -63,9 +51,9 @@ TEST(CliBench, CheckpointAndGguf) {
   const std::vector<std::string> models = {kData + "/golden/tiny-2b-bf16",
                                            kData + "/gguf/small-2b-256/model-q8_0.gguf"};
   for (const std::string& model : models) {
-    const Outcome r = RunCli("bench --model " + model + " -p 8 -n 3 -r 1 --json", false);
-    ASSERT_EQ(r.exit_code, 0) << model << ": " << r.out;
-    ExpectSaneJson(r.out, 8, 3, 1);
+    const RunResult r = RunCli("bench --model " + model + " -p 8 -n 3 -r 1 --json", false);
+    ASSERT_EQ(r.exit_code, 0) << model << ": " << r.output;
+    ExpectSaneJson(r.output, 8, 3, 1);
   }
 }
 
@@ -78,9 +66,9 @@ TEST(CliBench, BadRequestsFailCleanly) {
                                                  "bench --model /nonexistent",
                                                  "bench --model " + tiny + " -r 0"};
   for (const std::string& args : bad_requests) {
-    const Outcome r = RunCli(args);
+    const RunResult r = RunCli(args);
     EXPECT_NE(r.exit_code, 0) << args;
-    EXPECT_NE(r.out.find("error"), std::string::npos) << args << ": " << r.out;
+    EXPECT_NE(r.output.find("error"), std::string::npos) << args << ": " << r.output;
   }
 }
 

@@ -2,6 +2,8 @@
 // and clear error exits for bad input.
 #include <gtest/gtest.h>
 
+#include "cli/cli_runner.h"
+
 #include <sys/wait.h>
 #include <array>
 #include <cstdio>
@@ -15,21 +17,8 @@ namespace {
 using gemma::testing::GoldenCaseNames;
 using gemma::testing::LoadGoldenCase;
 
-struct Outcome {
-  int exit_code;
-  std::string out;  // stdout and stderr together
-};
-
-Outcome RunCli(const std::string& args) {
-  const std::string command = std::string(GEMMA_CLI_PATH) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  EXPECT_NE(pipe, nullptr);
-  std::string out;
-  std::array<char, 4096> buffer;
-  while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) out.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using gemma::cli_test::RunCli;
+using gemma::cli_test::RunResult;
 
 std::string Join(const std::vector<int32_t>& ids, const char* separator) {
   std::string s;
@@ -41,14 +30,14 @@ class CliGoldenTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CliGoldenTest, GreedyPrintIdsIsExactlyTheGoldenIds) {
   const auto g = LoadGoldenCase(GetParam());
-  const Outcome r =
+  const RunResult r =
       RunCli("generate --model " + g.dir + " --prompt-ids " + Join(g.prompt_ids, ",") +
              " --max-tokens 16 --temperature 0 --print-ids -t 2");
-  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(r.exit_code, 0) << r.output;
   std::string expected = "[";  // built in steps: g++ 12 warns (-Wrestrict) on the one-liner
   expected += Join(g.greedy_ids, ", ");
   expected += "]\n";
-  EXPECT_EQ(r.out, expected);
+  EXPECT_EQ(r.output, expected);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllCases, CliGoldenTest, ::testing::ValuesIn(GoldenCaseNames()),
@@ -60,13 +49,13 @@ INSTANTIATE_TEST_SUITE_P(AllCases, CliGoldenTest, ::testing::ValuesIn(GoldenCase
 
 TEST(CliGenerate, StatsGoToStderrWithEveryNumber) {
   const std::string dir = gemma::testing::GoldenRoot() + "/tiny-2b-f32";
-  const Outcome r =
+  const RunResult r =
       RunCli("generate --model " + dir +
              " --prompt-ids 2,3,4 --max-tokens 4 --temperature 0 --print-ids --stats");
-  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(r.exit_code, 0) << r.output;
   for (const char* field :
        {"load:", "prompt:", "tokens/s", "generation:", "time to first token:"}) {
-    EXPECT_NE(r.out.find(field), std::string::npos) << field << " missing in " << r.out;
+    EXPECT_NE(r.output.find(field), std::string::npos) << field << " missing in " << r.output;
   }
 }
 
@@ -84,10 +73,10 @@ TEST(CliGenerate, BadInputsGiveAClearErrorExit) {
       {"logits " + model + " --ids 2,3 --positions 5", "--positions"},
   };
   for (const Case& c : cases) {
-    const Outcome r = RunCli(c.args);
-    EXPECT_EQ(r.exit_code, 1) << c.args << "\n" << r.out;
-    EXPECT_NE(r.out.find("error"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find(c.message), std::string::npos) << c.args << "\n" << r.out;
+    const RunResult r = RunCli(c.args);
+    EXPECT_EQ(r.exit_code, 1) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find("error"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(c.message), std::string::npos) << c.args << "\n" << r.output;
   }
 }
 
@@ -96,17 +85,17 @@ TEST(CliGenerate, PromptPastTheContextIsAClearError) {
   const std::string dir = gemma::testing::GoldenRoot() + "/tiny-2b-f32";
   std::string ids = "2";
   for (int i = 1; i < 8193; ++i) ids += ",5";
-  const Outcome r = RunCli("generate --model " + dir + " --prompt-ids " + ids + " --print-ids");
-  EXPECT_EQ(r.exit_code, 1) << r.out.substr(0, 500);
-  EXPECT_NE(r.out.find("context"), std::string::npos) << r.out.substr(0, 500);
+  const RunResult r = RunCli("generate --model " + dir + " --prompt-ids " + ids + " --print-ids");
+  EXPECT_EQ(r.exit_code, 1) << r.output.substr(0, 500);
+  EXPECT_NE(r.output.find("context"), std::string::npos) << r.output.substr(0, 500);
 }
 
 TEST(CliLogits, PrintsOneJsonLinePerPositionMatchingTheGolden) {
   const auto g = LoadGoldenCase("tiny-2b-f32");
-  const Outcome r = RunCli("logits --model " + g.dir + " --ids " + Join(g.prompt_ids, ",") +
-                           " --positions 0,9 --top 5 --full");
-  ASSERT_EQ(r.exit_code, 0) << r.out;
-  std::istringstream lines(r.out);
+  const RunResult r = RunCli("logits --model " + g.dir + " --ids " + Join(g.prompt_ids, ",") +
+                             " --positions 0,9 --top 5 --full");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::istringstream lines(r.output);
   std::string line;
   const size_t rows[] = {0, 9};
   for (size_t row : rows) {

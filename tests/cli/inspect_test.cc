@@ -1,7 +1,9 @@
 // The gemma-rt binary end to end: inspect and make-random on good input, and on bad input
 // a non-zero exit with one clear message (no crash, no stack trace).
 #include <gtest/gtest.h>
+
 #include <sys/wait.h>
+#include "cli/cli_runner.h"
 
 #include <cstdio>
 #include <filesystem>
@@ -18,23 +20,8 @@ using testing::WriteFile;
 
 const std::string kGolden = std::string(GEMMA_TEST_DATA_DIR) + "/golden/";
 
-struct RunResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-RunResult RunCli(const std::string& args) {
-  const std::string command = std::string("'") + GEMMA_CLI_PATH + "' " + args + " 2>&1";
-  RunResult result;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return result;
-}
+using gemma::cli_test::RunCli;
+using gemma::cli_test::RunResult;
 
 // Exit code 1 and exactly one line: "gemma-rt: error: <message>" containing `part`.
 void ExpectOneClearError(const RunResult& r, const std::string& part) {

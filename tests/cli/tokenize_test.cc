@@ -1,8 +1,10 @@
 // gemma-rt tokenize / detokenize end to end: the whole golden corpus through --jsonl, the
 // other inputs and sources, and one clear error line for bad input.
 #include <gtest/gtest.h>
+
 #include <sys/wait.h>
 #include <unistd.h>
+#include "cli/cli_runner.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -20,24 +22,8 @@ namespace {
 
 const std::string kData = std::string(GEMMA_TEST_DATA_DIR) + "/tokenizer/";
 
-struct RunResult {
-  int exit_code = -1;
-  std::string output;  // stdout (and stderr when asked)
-};
-
-RunResult RunCli(const std::string& args, bool with_stderr = true) {
-  const std::string command =
-      std::string("'") + GEMMA_CLI_PATH + "' " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  RunResult result;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return result;
-}
+using gemma::cli_test::RunCli;
+using gemma::cli_test::RunResult;
 
 std::string Quote(const std::string& s) {  // for /bin/sh
   std::string out = "'";
