@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "apps/gemma-rt/command.h"
+#include "apps/gemma-rt/id_list.h"
 #include "base/error.h"
 #include "tokenizer/tokenizer.h"
 
@@ -93,31 +94,10 @@ int RunTokenize(const TokenizeOptions& options, bool has_text) {
   return 0;
 }
 
-std::vector<int32_t> ParseIds(std::string_view text) {
-  std::vector<int32_t> ids;
-  size_t begin = 0;
-  while (begin <= text.size()) {
-    size_t end = text.find(',', begin);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view item = text.substr(begin, end - begin);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    int32_t id = 0;
-    const auto [ptr, error] = std::from_chars(item.data(), item.data() + item.size(), id);
-    if (item.empty() || error != std::errc() || ptr != item.data() + item.size()) {
-      Fail(ErrorCode::kInvalidArgument, "--ids: '", item,
-           "' is not a token id (expected a comma-separated list like 2,651,6974)");
-    }
-    ids.push_back(id);
-    begin = end + 1;
-  }
-  return ids;
-}
-
 int RunDetokenize(const DetokenizeOptions& options) {
   const std::unique_ptr<Tokenizer> tokenizer = LoadTokenizer(options.source);
   const std::vector<int32_t> ids =
-      options.ids.empty() ? std::vector<int32_t>{} : ParseIds(options.ids);
+      options.ids.empty() ? std::vector<int32_t>{} : ParseList<int32_t>(options.ids, "--ids");
   Print(tokenizer->Decode(ids));  // exactly the decoded text: no newline is added
   return 0;
 }
