@@ -1,7 +1,30 @@
-#include "kernels/quant/dequantize_blocks.h"
+// The scalar reference dequantization (below, under HWY_ONCE) and the entry point of its
+// SIMD twin from kernels/quant/dequantize_blocks-inl.h, which the tests hold to it bit for bit.
+#include "kernels/simd_targets.h"
+// clang-format off
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/quant/dequantize_blocks.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+// clang-format on
+#include "hwy/highway.h"
+#include "kernels/quant/dequantize_blocks-inl.h"
 
+HWY_BEFORE_NAMESPACE();
+namespace gemma::HWY_NAMESPACE {
+namespace {
+
+void DequantizeBlocksSimdT(DType type, const void* blocks, float* out, size_t n) {
+  simd_dequant::DequantizeBlocks(type, blocks, out, n);
+}
+
+}  // namespace
+}  // namespace gemma::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
 #include "base/error.h"
 #include "kernels/quant/blocks.h"
+#include "kernels/quant/dequantize_blocks.h"
 
 namespace gemma::quant {
 namespace {
@@ -174,4 +197,11 @@ void DequantizeBlocks(DType type, const void* blocks, float* out, size_t n) {
   }
 }
 
+HWY_EXPORT(DequantizeBlocksSimdT);
+
+void DequantizeBlocksSimd(DType type, const void* blocks, float* out, size_t n) {
+  HWY_DYNAMIC_DISPATCH(DequantizeBlocksSimdT)(type, blocks, out, n);
+}
+
 }  // namespace gemma::quant
+#endif  // HWY_ONCE

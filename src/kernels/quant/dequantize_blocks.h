@@ -12,4 +12,9 @@ namespace gemma::quant {
 // `type` must be a block-quantized type.
 void DequantizeBlocks(DType type, const void* blocks, float* out, size_t n);
 
+// The same conversion with SIMD (the best instruction set of this CPU), bit-exact with
+// DequantizeBlocks. The prefill product uses its per-target form directly
+// (kernels/quant/dequantize_blocks-inl.h); this entry point is for tests and benchmarks.
+void DequantizeBlocksSimd(DType type, const void* blocks, float* out, size_t n);
+
 }  // namespace gemma::quant
