@@ -28,6 +28,9 @@ struct ModelOptions {
   std::string path;       // Hugging Face directory (config.json + *.safetensors) or a .gguf file
   std::string tokenizer;  // tokenizer.json / tokenizer.model; empty: look in `path`
   int threads = 0;        // worker threads; 0: the hardware's concurrency
+  // Quantized (GGUF) weights: decode with integer products on activations rounded to int8
+  // (default, as llama.cpp does; faster) or with float32 activations (exact products).
+  bool exact_quantized_products = false;
 };
 
 struct ModelInfo {

@@ -32,7 +32,9 @@ Model::~Model() = default;
 Model Model::Load(const ModelOptions& options) {
   auto impl = std::make_shared<Impl>();
   // A .gguf file or a Hugging Face directory; the tokenizer comes with either.
-  impl->weights = gemma::LoadModelWeights(options.path);
+  impl->weights = gemma::LoadModelWeights(
+      options.path, {.quant_dot = options.exact_quantized_products ? gemma::QuantDot::kFloat32
+                                                                   : gemma::QuantDot::kInt8});
   impl->tokenizer = gemma::LoadModelTokenizer(options.path, options.tokenizer);
   const int threads = options.threads > 0
                           ? options.threads

@@ -107,6 +107,7 @@ HWY_AFTER_NAMESPACE();
 #include "base/error.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_checks.h"
+#include "kernels/quant/int8_activations.h"
 #include "kernels/quant/quant_matmul.h"
 
 namespace gemma {
@@ -137,26 +138,47 @@ RowsFn PlainRowsFn(DType dtype) {
   }
 }
 
-}  // namespace
+bool UsesInt8(const WeightMatrix& w) {
+  return w.quant_dot == QuantDot::kInt8 && IsQuantized(w.dtype) && HasInt8MatVec(w.dtype);
+}
 
-void MatVecRows(const WeightMatrix& w, const float* x, float* y, size_t row_begin, size_t row_end) {
-  if (row_begin >= row_end) return;
-  if (const RowsFn fn = PlainRowsFn(w.dtype)) {
-    fn(w.data, w.row_bytes, w.cols, x, y, row_begin, row_end);
+// x rounded to int8 once per product, by the calling thread, into its reusable buffer (no
+// allocation per token); the workers then share it. nullptr when no matrix needs it, or when
+// x holds a NaN or an infinity: the float kernels then propagate it.
+const quant::Int8Activations* RoundForInt8(const float* x, size_t cols, bool needed) {
+  if (!needed) return nullptr;
+  thread_local quant::Int8Activations rounded;
+  return quant::QuantizeActivations(x, cols, rounded) ? &rounded : nullptr;
+}
+
+void Rows(const WeightMatrix& w, const float* x, const quant::Int8Activations* xq, float* y,
+          size_t row_begin, size_t row_end) {
+  if (xq != nullptr && UsesInt8(w)) {
+    QuantMatVecRowsInt8(w, *xq, y, row_begin, row_end);
+  } else if (const RowsFn fn = PlainRowsFn(w.dtype)) {
+    if (row_begin < row_end) fn(w.data, w.row_bytes, w.cols, x, y, row_begin, row_end);
   } else {
     QuantMatVecRows(w, x, y, row_begin, row_end);
   }
 }
 
+}  // namespace
+
+void MatVecRows(const WeightMatrix& w, const float* x, float* y, size_t row_begin, size_t row_end) {
+  if (row_begin >= row_end) return;
+  Rows(w, x, RoundForInt8(x, w.cols, UsesInt8(w)), y, row_begin, row_end);
+}
+
 void MatVec(const WeightMatrix& w, const float* x, float* y, ThreadPool& pool) {
   CheckWeightMatrix(w, "MatVec");
   if (w.rows == 0) return;
+  const quant::Int8Activations* xq = RoundForInt8(x, w.cols, UsesInt8(w));
   if (w.rows * w.row_bytes < kMinBytesToSplit || pool.size() == 1) {
-    MatVecRows(w, x, y, 0, w.rows);
+    Rows(w, x, xq, y, 0, w.rows);
     return;
   }
   pool.ParallelForRef(w.rows, kRowAlign,
-                      [&](size_t begin, size_t end, int) { MatVecRows(w, x, y, begin, end); });
+                      [&](size_t begin, size_t end, int) { Rows(w, x, xq, y, begin, end); });
 }
 
 void MatVecPair(const WeightMatrix& w0, const WeightMatrix& w1, const float* x, float* y0,
@@ -169,11 +191,12 @@ void MatVecPair(const WeightMatrix& w0, const WeightMatrix& w1, const float* x, 
   }
   // One hand-off for both products: each worker takes the same share of each matrix.
   const size_t parts = static_cast<size_t>(pool.size());
+  const quant::Int8Activations* xq = RoundForInt8(x, w0.cols, UsesInt8(w0) || UsesInt8(w1));
   pool.RunRef([&](int worker) {
     const auto [b0, e0] = ThreadPool::Chunk(w0.rows, kRowAlign, parts, size_t(worker));
-    MatVecRows(w0, x, y0, b0, e0);
+    Rows(w0, x, xq, y0, b0, e0);
     const auto [b1, e1] = ThreadPool::Chunk(w1.rows, kRowAlign, parts, size_t(worker));
-    MatVecRows(w1, x, y1, b1, e1);
+    Rows(w1, x, xq, y1, b1, e1);
   });
 }
 

@@ -12,9 +12,10 @@ bool IsGgufModelPath(const std::string& path) {
   return std::filesystem::is_regular_file(path, error) && LooksLikeGguf(path);
 }
 
-ModelWeights LoadModelWeights(const std::string& path) {
-  if (IsGgufModelPath(path)) return LoadGgufModel(path);
-  return LoadSafetensorsModel(path);
+ModelWeights LoadModelWeights(const std::string& path, const ModelLoadOptions& options) {
+  ModelWeights weights = IsGgufModelPath(path) ? LoadGgufModel(path) : LoadSafetensorsModel(path);
+  SetQuantDot(weights, options.quant_dot);
+  return weights;
 }
 
 }  // namespace gemma

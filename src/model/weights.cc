@@ -40,6 +40,16 @@ std::vector<float> ToNormScale(const TensorView& view, NormStorage storage) {
 
 }  // namespace
 
+void SetQuantDot(ModelWeights& weights, QuantDot dot) {
+  weights.embedding.quant_dot = dot;
+  for (LayerWeights& layer : weights.layers) {
+    for (WeightMatrix* m :
+         {&layer.q, &layer.k, &layer.v, &layer.o, &layer.gate, &layer.up, &layer.down}) {
+      m->quant_dot = dot;
+    }
+  }
+}
+
 uint64_t ModelWeights::WeightBytes() const {
   auto matrix = [](const WeightMatrix& m) { return static_cast<uint64_t>(m.rows) * m.row_bytes; };
   uint64_t total = matrix(embedding) + final_norm_scale.size() * sizeof(float);

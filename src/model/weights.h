@@ -39,6 +39,10 @@ struct ModelWeights {
   uint64_t WeightBytes() const;  // bytes of every matrix and norm as stored
 };
 
+// Chooses the decode arithmetic of every block-quantized matrix (QuantDot in
+// kernels/weight_matrix.h); float matrices are unaffected.
+void SetQuantDot(ModelWeights& weights, QuantDot dot);
+
 // How a file stores RMSNorm weights. Gemma's RMSNorm multiplies by (1 + w): Hugging Face
 // checkpoints store w, llama.cpp's GGUF converter stores (float)(w + 1). This is the one
 // place where the difference is handled; every scale in ModelWeights holds 1 + w.

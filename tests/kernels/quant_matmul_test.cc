@@ -39,24 +39,14 @@ OwnedWeights QuantizedWeights(DType dtype, size_t rows, size_t cols, std::mt1993
 
 // Bound on |computed - exact| for one output: float32 rounding of any summation order of
 // the products, of the per-block scale multiplications, and of Q4_K's separately summed
-// minimums (whose terms can exceed the dequantized weights, hence the max-|w| term); plus,
-// for the x86 decode kernels' int16 activations, the rounding of each x to a step of
-// max|x| / 32767 of its 32-value block (half a step at most; the bound allows a whole one).
+// minimums (whose terms can exceed the dequantized weights, hence the max-|w| term).
 double Bound(const WeightMatrix& w, size_t r, const float* x) {
   std::vector<float> row(w.cols);
   DequantizeRow(w, r, row.data());
-  double wmax = 0, sum = 0, int16_rounding = 0;
+  double wmax = 0, sum = 0;
   for (float v : row) wmax = std::max(wmax, std::fabs(double(v)));
   for (size_t c = 0; c < w.cols; ++c) sum += (std::fabs(double(row[c])) + wmax) * std::fabs(x[c]);
-  for (size_t b = 0; b < w.cols / 32; ++b) {
-    double amax = 0, wsum = 0;
-    for (size_t i = 0; i < 32; ++i) {
-      amax = std::max(amax, std::fabs(double(x[b * 32 + i])));
-      wsum += std::fabs(double(row[b * 32 + i]));
-    }
-    int16_rounding += wsum * amax / 32767;
-  }
-  return 4 * Gamma(w.cols + 16) * sum + int16_rounding + 1e-30;
+  return 4 * Gamma(w.cols + 16) * sum + 1e-30;
 }
 
 double Exact(const WeightMatrix& w, size_t r, const float* x) {

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace gemma::quant {
 
@@ -90,6 +91,18 @@ inline void ScaleMinK4(int j, const uint8_t* q, uint8_t* scale, uint8_t* min) {
     *scale = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
     *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
   }
+}
+
+// All eight scales and mins of a Q4_K / Q5_K block at once (ScaleMinK4 for j = 0..7), with
+// four bytes per operation. The 12 bytes are read as little-endian words, as stored.
+inline void UnpackScalesMinsK4(const uint8_t* q, uint8_t scales[8], uint8_t mins[8]) {
+  uint32_t w[3];
+  std::memcpy(w, q, sizeof(w));
+  constexpr uint32_t kLow6 = 0x3f3f3f3f, kLow4 = 0x0f0f0f0f, kLow2 = 0x03030303;
+  const uint32_t s[2] = {w[0] & kLow6, (w[2] & kLow4) | (((w[0] >> 6) & kLow2) << 4)};
+  const uint32_t m[2] = {w[1] & kLow6, ((w[2] >> 4) & kLow4) | (((w[1] >> 6) & kLow2) << 4)};
+  std::memcpy(scales, s, sizeof(s));
+  std::memcpy(mins, m, sizeof(m));
 }
 
 }  // namespace gemma::quant

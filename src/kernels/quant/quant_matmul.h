@@ -5,6 +5,8 @@
 
 #include <cstddef>
 
+#include "base/dtype.h"
+#include "kernels/quant/int8_activations.h"
 #include "kernels/weight_matrix.h"
 
 namespace gemma {
@@ -12,6 +14,14 @@ namespace gemma {
 // y[r] for r in [row_begin, row_end); x: [w.cols].
 void QuantMatVecRows(const WeightMatrix& w, const float* x, float* y, size_t row_begin,
                      size_t row_end);
+// True where this CPU has an integer decode kernel for `dtype` (QuantDot::kInt8): x86 with
+// AVX2, for Q8_0, Q4_0, Q4_K and Q6_K. Elsewhere decode keeps float32 activations.
+bool HasInt8MatVec(DType dtype);
+// y[r] for r in [row_begin, row_end) from activations rounded to int8 (int8_activations.h):
+// the products of the file's weights with those activations, in float32 per block.
+// Requires HasInt8MatVec(w.dtype) and x.cols == w.cols.
+void QuantMatVecRowsInt8(const WeightMatrix& w, const quant::Int8Activations& x, float* y,
+                         size_t row_begin, size_t row_end);
 // y[t * w.rows + r] for r in [row_begin, row_end), t in [0, tokens); x: [tokens, w.cols].
 void QuantMatMulRows(const WeightMatrix& w, const float* x, size_t tokens, float* y,
                      size_t row_begin, size_t row_end);

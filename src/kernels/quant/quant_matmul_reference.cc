@@ -58,4 +58,25 @@ void ReferenceMatMulRows(const WeightMatrix& w, const float* x, size_t tokens, f
   }
 }
 
+void ReferenceMatVecRowsInt8(const WeightMatrix& w, const Int8Activations& x, float* y,
+                             size_t row_begin, size_t row_end) {
+  alignas(64) float chunk[kChunk];  // [kChunk] dequantized weights
+  for (size_t r = row_begin; r < row_end; ++r) {
+    double sum = 0.0;
+    for (size_t c = 0; c < w.cols; c += kChunk) {
+      const size_t n = std::min(kChunk, w.cols - c);
+      DequantizeChunk(w, r, c, n, chunk);
+      for (size_t b = 0; b < n / kInt8ActivationBlock; ++b) {
+        double block = 0.0;
+        for (size_t i = 0; i < kInt8ActivationBlock; ++i) {
+          const size_t k = b * kInt8ActivationBlock + i;
+          block += static_cast<double>(chunk[k]) * x.q[c + k];
+        }
+        sum += static_cast<double>(x.d[(c / kInt8ActivationBlock) + b]) * block;
+      }
+    }
+    y[r] = static_cast<float>(sum);
+  }
+}
+
 }  // namespace gemma::quant

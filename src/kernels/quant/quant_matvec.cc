@@ -28,11 +28,25 @@
 #include "base/dtype.h"
 #include "hwy/highway.h"
 #include "kernels/quant/blocks.h"
+#include "kernels/quant/int8_activations.h"
 #include "kernels/weight_matrix.h"
 
 #ifndef GEMMA_KERNELS_QUANT_QUANT_MATVEC_ACTIVATIONS_
 #define GEMMA_KERNELS_QUANT_QUANT_MATVEC_ACTIVATIONS_
 namespace gemma::quant_matvec {
+// Every float16 bit pattern as float32 (256 KiB). The integer kernels read one block scale
+// per 32 values; a table load costs a fraction of vpinsrw + vcvtph2ps, and only the few
+// hundred distinct scales of a matrix are touched, so they stay in L1/L2.
+struct HalfTable {
+  float values[65536];
+  HalfTable() {
+    for (uint32_t h = 0; h < 65536; ++h) values[h] = F16ToF32(static_cast<uint16_t>(h));
+  }
+};
+inline const float* HalfToFloatTable() {
+  static const HalfTable* table = new HalfTable();  // never freed: used until exit
+  return table->values;
+}
 // The decode kernels split blocks into whole vectors: at most 16 lanes (Q6_K's sub-blocks
 // are 16 values). Wider targets use the scalar reference.
 constexpr size_t kMaxLanes = 16;
@@ -41,8 +55,6 @@ constexpr size_t kMaxLanes = 16;
 struct Activations {
   const float* x = nullptr;     // [cols]
   const float* xsum = nullptr;  // [cols / 32] sums of x per 32 values (Q4_K's minimums)
-  const int16_t* xq = nullptr;  // [cols] x ~= xd[c / 32] * xq[c] (the int16 kernels)
-  const float* xd = nullptr;    // [cols / 32]
 };
 }  // namespace gemma::quant_matvec
 #endif
@@ -208,172 +220,176 @@ struct KernelQ6_K {
   }
 };
 
-#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
-// x86 kernels with int16 activations: each 32-value block of x is rounded to int16 with its
-// own scale (xd = max|x| / 32767, a relative error of at most 1.5e-5 of the block's largest
-// value), so the weights only need widening to int16 and vpmaddwd does 16 products per
-// instruction, twice the products of an FMA and without the int32 -> float conversion of
-// every value. The block's integer sum is converted once and scaled by d_w * d_x.
-using Tag256 = hn::Full256<float>;
-
-HWY_INLINE __m256i LoadI16(const int16_t* p) {
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-}
-HWY_INLINE __m128i Load128(const uint8_t* p) {
-  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-}
-HWY_INLINE __m256i Load256(const uint8_t* p) {
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-}
-// acc += float(p) * scale
-HWY_INLINE hn::Vec<Tag256> ScaleAdd(__m256i p, float scale, hn::Vec<Tag256> acc) {
-  return hn::Vec<Tag256>{_mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale), acc.raw)};
-}
-// Products of 32 int8 weights (signed) with 32 int16 activations, summed in pairs.
-HWY_INLINE __m256i DotS8(__m256i q, const int16_t* xq) {
-  return _mm256_add_epi32(
-      _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(q)), LoadI16(xq)),
-      _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1)), LoadI16(xq + 16)));
-}
-HWY_INLINE __m256i DotU8(__m256i q, const int16_t* xq) {
-  return _mm256_add_epi32(
-      _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(q)), LoadI16(xq)),
-      _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_extracti128_si256(q, 1)), LoadI16(xq + 16)));
-}
-
-struct Int16KernelQ8_0 {
-  static constexpr size_t kValues = 32, kBytes = sizeof(quant::BlockQ8_0);
-  using Tag = Tag256;
-  static HWY_INLINE hn::Vec<Tag> Dot(Tag, const uint8_t* HWY_RESTRICT blk, const Activations& act,
-                                     size_t b, hn::Vec<Tag> acc, float&) {
-    const __m256i p = DotS8(Load256(blk + 2), act.xq + 32 * b);
-    return ScaleAdd(p, HalfToFloat(LoadU16(blk)) * act.xd[b], acc);
-  }
-};
-
-struct Int16KernelQ4_0 {
-  static constexpr size_t kValues = 32, kBytes = sizeof(quant::BlockQ4_0);
-  using Tag = Tag256;
-  static HWY_INLINE hn::Vec<Tag> Dot(Tag, const uint8_t* HWY_RESTRICT blk, const Activations& act,
-                                     size_t b, hn::Vec<Tag> acc, float&) {
-    const int16_t* xq = act.xq + 32 * b;
-    const __m256i w = _mm256_cvtepu8_epi16(Load128(blk + 2));  // byte j: values j, j + 16
-    const __m256i eight = _mm256_set1_epi16(8);
-    const __m256i lo = _mm256_sub_epi16(_mm256_and_si256(w, _mm256_set1_epi16(15)), eight);
-    const __m256i hi = _mm256_sub_epi16(_mm256_srli_epi16(w, 4), eight);
-    const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(lo, LoadI16(xq)),
-                                       _mm256_madd_epi16(hi, LoadI16(xq + 16)));
-    return ScaleAdd(p, HalfToFloat(LoadU16(blk)) * act.xd[b], acc);
-  }
-};
-
-struct Int16KernelQ4_K {
-  static constexpr size_t kValues = 256, kBytes = sizeof(quant::BlockQ4_K);
-  using Tag = Tag256;
-  static HWY_INLINE hn::Vec<Tag> Dot(Tag, const uint8_t* HWY_RESTRICT blk, const Activations& act,
-                                     size_t b, hn::Vec<Tag> acc, float& bias) {
-    const float d = HalfToFloat(LoadU16(blk));
-    const float dmin = HalfToFloat(LoadU16(blk + 2));
-    const uint8_t* scales = blk + 4;
-    const uint8_t* HWY_RESTRICT qs = blk + 16;
-    const int16_t* xq = act.xq + 256 * b;
-    const float* xd = act.xd + 8 * b;
-    const float* xsum = act.xsum + 8 * b;
-    const __m256i low4 = _mm256_set1_epi8(15);
-    for (int j = 0; j < 4; ++j) {
-      uint8_t sc_lo, m_lo, sc_hi, m_hi;
-      quant::ScaleMinK4(2 * j, scales, &sc_lo, &m_lo);
-      quant::ScaleMinK4(2 * j + 1, scales, &sc_hi, &m_hi);
-      const __m256i v = Load256(qs + 32 * j);
-      const __m256i lo = _mm256_and_si256(v, low4);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-      acc = ScaleAdd(DotU8(lo, xq + 64 * j), d * sc_lo * xd[2 * j], acc);
-      acc = ScaleAdd(DotU8(hi, xq + 64 * j + 32), d * sc_hi * xd[2 * j + 1], acc);
-      bias = std::fma(dmin * m_lo, xsum[2 * j], bias);
-      bias = std::fma(dmin * m_hi, xsum[2 * j + 1], bias);
-    }
-    return acc;
-  }
-};
-
-struct Int16KernelQ6_K {
-  static constexpr size_t kValues = 256, kBytes = sizeof(quant::BlockQ6_K);
-  using Tag = Tag256;
-  // 32 signed 6-bit values (two sub-blocks of 16) times their scales times xq.
-  static HWY_INLINE __m256i Dot32(__m256i q, int sc0, int sc1, const int16_t* xq) {
-    // |q * sc| <= 32 * 128 fits int16; each int32 lane then sums at most 4 products.
-    const __m256i q0 = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(q)),
-                                          _mm256_set1_epi16(static_cast<int16_t>(sc0)));
-    const __m256i q1 = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1)),
-                                          _mm256_set1_epi16(static_cast<int16_t>(sc1)));
-    return _mm256_add_epi32(_mm256_madd_epi16(q0, LoadI16(xq)),
-                            _mm256_madd_epi16(q1, LoadI16(xq + 16)));
-  }
-  static HWY_INLINE hn::Vec<Tag> Dot(Tag, const uint8_t* HWY_RESTRICT blk, const Activations& act,
-                                     size_t b, hn::Vec<Tag> acc, float&) {
-    const uint8_t* HWY_RESTRICT ql = blk;
-    const uint8_t* HWY_RESTRICT qh = blk + 128;
-    const int8_t* sc = reinterpret_cast<const int8_t*>(blk + 192);
-    const float d = HalfToFloat(LoadU16(blk + 208));
-    const int16_t* xq = act.xq + 256 * b;
-    const float* xd = act.xd + 8 * b;
-    const __m256i low4 = _mm256_set1_epi8(15);
-    const __m256i bits45 = _mm256_set1_epi8(0x30);
-    const __m256i offset = _mm256_set1_epi8(32);
-    // Byte l of each half's ql (64 bytes) and qh (32 bytes) gives values l, l + 32, l + 64,
-    // l + 96 of the half (ggml's dequantize_row_q6_K).
-    for (int n = 0; n < 2; ++n) {
-      const __m256i a = Load256(ql), c = Load256(ql + 32), h = Load256(qh);
-      const __m256i q1 =
-          _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(a, low4),
-                                          _mm256_and_si256(_mm256_slli_epi16(h, 4), bits45)),
-                          offset);
-      const __m256i q2 =
-          _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(c, low4),
-                                          _mm256_and_si256(_mm256_slli_epi16(h, 2), bits45)),
-                          offset);
-      const __m256i q3 =
-          _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), low4),
-                                          _mm256_and_si256(h, bits45)),
-                          offset);
-      const __m256i q4 =
-          _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), low4),
-                                          _mm256_and_si256(_mm256_srli_epi16(h, 2), bits45)),
-                          offset);
-      acc = ScaleAdd(Dot32(q1, sc[0], sc[1], xq), d * xd[0], acc);
-      acc = ScaleAdd(Dot32(q2, sc[2], sc[3], xq + 32), d * xd[1], acc);
-      acc = ScaleAdd(Dot32(q3, sc[4], sc[5], xq + 64), d * xd[2], acc);
-      acc = ScaleAdd(Dot32(q4, sc[6], sc[7], xq + 96), d * xd[3], acc);
-      ql += 64;
-      qh += 32;
-      sc += 8;
-      xq += 128;
-      xd += 4;
-    }
-    return acc;
-  }
-};
-
-// Off: with int16 activations the logits of llama.cpp's files land 1.5e-4 to 2.5e-4 (of
-// max|logit|) from the exact ones (tests/model/gguf_logits_test.cc wants 1e-4), for
-// 1.1-1.4x the float kernels' speed under load. Kept, tested (flip the switch and run
-// tests/kernels/quant_matmul_test) and measured in docs/quantization.md, for a future
-// opt-in "fast arithmetic" mode.
-constexpr bool kInt16Activations = false;
-using FastKernelQ8_0 = std::conditional_t<kInt16Activations, Int16KernelQ8_0, KernelQ8_0>;
-using FastKernelQ4_0 = std::conditional_t<kInt16Activations, Int16KernelQ4_0, KernelQ4_0>;
-// Q4_K's int16 kernel measured no faster than the float one (the scalar scale/min work per
-// 32 values dominates).
-using FastKernelQ4_K = std::conditional_t<kInt16Activations, KernelQ4_K, KernelQ4_K>;
-using FastKernelQ6_K = std::conditional_t<kInt16Activations, Int16KernelQ6_K, KernelQ6_K>;
-bool UsesInt16Activations() { return kInt16Activations; }
-#else
 using FastKernelQ8_0 = KernelQ8_0;
 using FastKernelQ4_0 = KernelQ4_0;
 using FastKernelQ4_K = KernelQ4_K;
 using FastKernelQ6_K = KernelQ6_K;
-bool UsesInt16Activations() { return false; }
-#endif
+
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+// Integer kernels (QuantDot::kInt8): x was rounded to int8 per 32 values (x ~= dx[b] * q),
+// so a block's products are integer: vpmaddubsw multiplies 32 unsigned weight bytes by 32
+// signed activation bytes into 16 pair sums, vpmaddwd adds pairs into 8 int32 lanes, and
+// one conversion and one FMA per 32 values apply d_w * dx[b]. Weight offsets (-8 of Q4_0,
+// -32 of Q6_K) and Q4_K's minimums are not subtracted from the weights (the weights stay
+// unsigned for vpmaddubsw); they are applied once per block through the activation sums
+// (dsum, sum16) into a separate bias term. Every pair sum fits int16: |w| <= 63 (Q6_K)
+// or 15, |q| <= 127, and Q8_0's signed weights go through the sign trick (|w|, q * sign w),
+// at most 2 * 128 * 127.
+using Tag256 = hn::Full256<float>;
+
+HWY_INLINE __m256i Load256(const void* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+HWY_INLINE float Sum8(__m256 v) {
+  return hn::GetLane(hn::SumOfLanes(Tag256(), hn::Vec<Tag256>{v}));
+}
+// sum u[i] * s[i] over 32 byte pairs, in 8 int32 lanes (4 consecutive pairs of values each).
+HWY_INLINE __m256i DotU8S8(__m256i u, __m256i s) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+// Lane `i` of v in every lane.
+HWY_INLINE __m256 BroadcastLane(__m256 v, int i) {
+  return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(i));
+}
+
+struct Int8Q8_0 {
+  static constexpr size_t kValues = 32, kBytes = sizeof(quant::BlockQ8_0), kRows = 4;
+  struct Acc {
+    __m256 sum{};
+  };
+  static HWY_INLINE void Dot(const uint8_t* HWY_RESTRICT blk, const quant::Int8Activations& a,
+                             size_t b, Acc& acc, const float* HWY_RESTRICT half) {
+    const __m256i w = Load256(blk + 2);
+    const __m256i q = Load256(a.q + 32 * b);
+    const __m256i p = DotU8S8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(q, w));
+    const float scale = half[LoadU16(blk)] * a.d[b];
+    acc.sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale), acc.sum);
+  }
+  static HWY_INLINE float Finish(const Acc& acc) { return Sum8(acc.sum); }
+};
+
+struct Int8Q4_0 {
+  static constexpr size_t kValues = 32, kBytes = sizeof(quant::BlockQ4_0), kRows = 4;
+  struct Acc {
+    __m256 sum{};
+    float offset = 0.0f;  // sum over blocks of d_w * dx * (sum of q): times 8 at the end
+  };
+  static HWY_INLINE void Dot(const uint8_t* HWY_RESTRICT blk, const quant::Int8Activations& a,
+                             size_t b, Acc& acc, const float* HWY_RESTRICT half) {
+    // Byte j holds value j (low nibble) and value j + 16 (high nibble): the same 16 bytes in
+    // both halves, the upper half shifted by 4, gives the 32 values in order.
+    const __m256i both =
+        _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2)));
+    const __m256i w = _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_setr_epi64x(0, 0, 4, 4)),
+                                       _mm256_set1_epi8(15));
+    const __m256i p = DotU8S8(w, Load256(a.q + 32 * b));
+    const float dw = half[LoadU16(blk)];
+    acc.sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * a.d[b]), acc.sum);
+    acc.offset = std::fma(dw, a.dsum[b], acc.offset);
+  }
+  static HWY_INLINE float Finish(const Acc& acc) { return Sum8(acc.sum) - 8.0f * acc.offset; }
+};
+
+struct Int8Q4_K {
+  static constexpr size_t kValues = 256, kBytes = sizeof(quant::BlockQ4_K), kRows = 2;
+  struct Acc {
+    __m256 sum{};
+    __m256 mins{};  // dmin * m_j * dx_j * (sum of q over sub-block j)
+  };
+  static HWY_INLINE void Dot(const uint8_t* HWY_RESTRICT blk, const quant::Int8Activations& a,
+                             size_t sb, Acc& acc, const float* HWY_RESTRICT half) {
+    const float d = half[LoadU16(blk)];
+    const float dmin = half[LoadU16(blk + 2)];
+    uint8_t sc[8], m[8];
+    quant::UnpackScalesMinsK4(blk + 4, sc, m);
+    const __m256 dx = _mm256_loadu_ps(a.d + 8 * sb);
+    const __m256 scale =
+        _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+                                        _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc)))),
+                                    _mm256_set1_ps(d)),
+                      dx);
+    const __m256 mins = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+                                          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(m)))),
+                                      _mm256_set1_ps(dmin));
+    acc.mins = _mm256_fmadd_ps(mins, _mm256_loadu_ps(a.dsum + 8 * sb), acc.mins);
+    const uint8_t* HWY_RESTRICT qs = blk + 16;
+    const int8_t* HWY_RESTRICT q = a.q + 256 * sb;
+    const __m256i low4 = _mm256_set1_epi8(15);
+    // 32 bytes give 64 values: low nibbles are sub-block 2j, high nibbles sub-block 2j + 1.
+    for (int j = 0; j < 4; ++j) {
+      const __m256i v = Load256(qs + 32 * j);
+      const __m256i lo = _mm256_and_si256(v, low4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+      const __m256i p_lo = DotU8S8(lo, Load256(q + 64 * j));
+      const __m256i p_hi = DotU8S8(hi, Load256(q + 64 * j + 32));
+      acc.sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p_lo), BroadcastLane(scale, 2 * j), acc.sum);
+      acc.sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p_hi), BroadcastLane(scale, 2 * j + 1), acc.sum);
+    }
+  }
+  static HWY_INLINE float Finish(const Acc& acc) { return Sum8(acc.sum) - Sum8(acc.mins); }
+};
+
+struct Int8Q6_K {
+  static constexpr size_t kValues = 256, kBytes = sizeof(quant::BlockQ6_K), kRows = 2;
+  struct Acc {
+    __m256 sum{};
+    __m256 offset{};  // the -32 of every value, times 32 at the end
+  };
+  // 32 unsigned 6-bit values (two 16-value sub-blocks, scales pair p of the block) times q.
+  static HWY_INLINE __m256i Dot32(__m256i w, const int8_t* HWY_RESTRICT q, __m256i scales16,
+                                  int pair) {
+    // [scale 2p x 8 | scale 2p + 1 x 8] as int16: the pair is 32-bit word p of scales16.
+    const __m256i pair_word = _mm256_permutevar8x32_epi32(scales16, _mm256_set1_epi32(pair));
+    const __m256i spread = _mm256_shuffle_epi8(
+        pair_word, _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2,
+                                    3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3));
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(w, Load256(q)), spread);
+  }
+  static HWY_INLINE void Dot(const uint8_t* HWY_RESTRICT blk, const quant::Int8Activations& a,
+                             size_t sb, Acc& acc, const float* HWY_RESTRICT half) {
+    const uint8_t* HWY_RESTRICT ql = blk;
+    const uint8_t* HWY_RESTRICT qh = blk + 128;
+    const __m256i scales16 =
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 192)));
+    const __m256 ddx =
+        _mm256_mul_ps(_mm256_loadu_ps(a.d + 8 * sb), _mm256_set1_ps(half[LoadU16(blk + 208)]));
+    // Offset: sum over sub-blocks s of scale_s * (sum of q over s); int32 lane j covers the
+    // two sub-blocks of 32-value block j.
+    const __m256i sums = _mm256_madd_epi16(scales16, Load256(a.sum16 + 16 * sb));
+    acc.offset = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), ddx, acc.offset);
+    const int8_t* HWY_RESTRICT q = a.q + 256 * sb;
+    const __m256i low4 = _mm256_set1_epi8(15);
+    const __m256i bits45 = _mm256_set1_epi8(0x30);
+    // Byte l of each half's ql (64 bytes) and qh (32 bytes) gives values l, l + 32, l + 64,
+    // l + 96 of the half (ggml's dequantize_row_q6_K).
+    for (int n = 0; n < 2; ++n) {
+      const __m256i lo = Load256(ql + 64 * n), hi = Load256(ql + 64 * n + 32);
+      const __m256i h = Load256(qh + 32 * n);
+      const __m256i w1 = _mm256_or_si256(_mm256_and_si256(lo, low4),
+                                         _mm256_and_si256(_mm256_slli_epi16(h, 4), bits45));
+      const __m256i w2 = _mm256_or_si256(_mm256_and_si256(hi, low4),
+                                         _mm256_and_si256(_mm256_slli_epi16(h, 2), bits45));
+      const __m256i w3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lo, 4), low4),
+                                         _mm256_and_si256(h, bits45));
+      const __m256i w4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(hi, 4), low4),
+                                         _mm256_and_si256(_mm256_srli_epi16(h, 2), bits45));
+      const int8_t* HWY_RESTRICT qn = q + 128 * n;
+      const int b = 4 * n;  // first 32-value block of this half
+      acc.sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Dot32(w1, qn, scales16, b)),
+                                BroadcastLane(ddx, b), acc.sum);
+      acc.sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Dot32(w2, qn + 32, scales16, b + 1)),
+                                BroadcastLane(ddx, b + 1), acc.sum);
+      acc.sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Dot32(w3, qn + 64, scales16, b + 2)),
+                                BroadcastLane(ddx, b + 2), acc.sum);
+      acc.sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Dot32(w4, qn + 96, scales16, b + 3)),
+                                BroadcastLane(ddx, b + 3), acc.sum);
+    }
+  }
+  static HWY_INLINE float Finish(const Acc& acc) {
+    return Sum8(acc.sum) - 32.0f * Sum8(acc.offset);
+  }
+};
+#endif  // HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
 
 // y[r] for r in [row_begin, row_end).
 template <class K>
@@ -436,6 +452,161 @@ void MatVecRowsQ6_K(const std::byte* data, size_t row_bytes, size_t cols, const 
   MatVecRowsT<FastKernelQ6_K>(data, row_bytes, cols, act, y, row_begin, row_end);
 }
 
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+// y[r] for r in [row_begin, row_end), K::kRows rows at a time (independent weight streams
+// and accumulator chains); a row's result does not depend on its group.
+template <class K>
+void Int8RowsT(const std::byte* data, size_t row_bytes, size_t cols,
+               const quant::Int8Activations& act, float* y, size_t row_begin, size_t row_end) {
+  const size_t blocks = cols / K::kValues;
+  const float* HWY_RESTRICT half = HalfToFloatTable();
+  const auto row_ptr = [&](size_t r) {
+    return reinterpret_cast<const uint8_t*>(data + r * row_bytes);
+  };
+  const size_t prefetch_distance = K::kRows * row_bytes;
+  size_t r = row_begin;
+  for (; r + K::kRows <= row_end; r += K::kRows) {
+    const uint8_t* HWY_RESTRICT w[K::kRows];
+    typename K::Acc acc[K::kRows];
+    for (size_t i = 0; i < K::kRows; ++i) w[i] = row_ptr(r + i);
+    for (size_t b = 0; b < blocks; ++b) {
+#pragma GCC unroll 4
+      for (size_t i = 0; i < K::kRows; ++i) {
+        // The next group's rows at the same offset (see Int8RowsQ4_0).
+        for (size_t line = 0; line < K::kBytes; line += 64) {
+          _mm_prefetch(
+              reinterpret_cast<const char*>(w[i] + prefetch_distance + b * K::kBytes + line),
+              _MM_HINT_T0);
+        }
+        K::Dot(w[i] + b * K::kBytes, act, b, acc[i], half);
+      }
+    }
+    for (size_t i = 0; i < K::kRows; ++i) y[r + i] = K::Finish(acc[i]);
+  }
+  for (; r < row_end; ++r) {
+    const uint8_t* HWY_RESTRICT w0 = row_ptr(r);
+    typename K::Acc acc;
+    for (size_t b = 0; b < blocks; ++b) K::Dot(w0 + b * K::kBytes, act, b, acc, half);
+    y[r] = K::Finish(acc);
+  }
+}
+
+// Q4_0, four rows and two blocks at a time. Per-block work that does not involve the
+// values is done for all eight (row, block) pairs at once: their float16 scales are
+// gathered with integer loads into one vector and converted by one vcvtph2ps, multiplied
+// by the activation scales (d4), and the offset term is one FMA (dsum4); each row then
+// takes its two scales with one vpermps. The two blocks' values share the vector ops:
+// low nibbles of both blocks in one register, high nibbles in another (the activations
+// are stored in that order, q_pairs), so the products of both blocks need 2 vpmaddubsw,
+// 1 vpaddw (pair sums <= 4 * 15 * 127 fit int16), 1 vpmaddwd, 1 conversion and 1 FMA.
+HWY_INLINE uint64_t FourHalves(const uint8_t* const* w, size_t offset) {
+  return uint64_t{LoadU16(w[0] + offset)} | uint64_t{LoadU16(w[1] + offset)} << 16 |
+         uint64_t{LoadU16(w[2] + offset)} << 32 | uint64_t{LoadU16(w[3] + offset)} << 48;
+}
+
+void Int8RowsQ4_0(const std::byte* data, size_t row_bytes, size_t cols,
+                  const quant::Int8Activations& act, float* y, size_t row_begin, size_t row_end) {
+  constexpr size_t kBytes = sizeof(quant::BlockQ4_0);
+  const size_t blocks = cols / 32, pairs = blocks / 2;
+  const float* HWY_RESTRICT half = HalfToFloatTable();
+  const __m256i low4 = _mm256_set1_epi8(15);
+  const __m256i ones = _mm256_set1_epi16(1);
+  const auto row_ptr = [&](size_t r) {
+    return reinterpret_cast<const uint8_t*>(data + r * row_bytes);
+  };
+  const size_t prefetch_distance = 4 * row_bytes;
+  size_t r = row_begin;
+  for (; r + 4 <= row_end; r += 4) {
+    const uint8_t* w[4] = {row_ptr(r), row_ptr(r + 1), row_ptr(r + 2), row_ptr(r + 3)};
+    __m256 acc[4] = {};
+    __m256 offset = _mm256_setzero_ps();  // lanes i and i + 4: row i
+    for (size_t p = 0; p < pairs; ++p) {
+      const size_t off = 2 * p * kBytes;
+      const __m256 dw =
+          _mm256_cvtph_ps(_mm_set_epi64x(static_cast<int64_t>(FourHalves(w, off + kBytes)),
+                                         static_cast<int64_t>(FourHalves(w, off))));
+      const __m256 scale = _mm256_mul_ps(dw, _mm256_loadu_ps(act.d4 + 8 * p));
+      offset = _mm256_fmadd_ps(dw, _mm256_loadu_ps(act.dsum4 + 8 * p), offset);
+      const __m256i qa = Load256(act.q_pairs + 64 * p);
+      const __m256i qb = Load256(act.q_pairs + 64 * p + 32);
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) {
+        // The next group's rows, at the same offset: rows are short (1152 bytes at 2048
+        // columns), too short for the hardware prefetchers to ramp up on each of them.
+        _mm_prefetch(reinterpret_cast<const char*>(w[i] + prefetch_distance + off), _MM_HINT_T0);
+        const __m256i v = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i] + off + 2))),
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i] + off + kBytes + 2)), 1);
+        const __m256i lo = _mm256_and_si256(v, low4);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+        const __m256i p16 =
+            _mm256_add_epi16(_mm256_maddubs_epi16(lo, qa), _mm256_maddubs_epi16(hi, qb));
+        const __m256 s = _mm256_permutevar8x32_ps(
+            scale, _mm256_setr_epi32(i, i, i, i, i + 4, i + 4, i + 4, i + 4));
+        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)), s, acc[i]);
+      }
+    }
+    alignas(32) float offsets[8];
+    _mm256_store_ps(offsets, offset);
+    for (int i = 0; i < 4; ++i) {
+      Int8Q4_0::Acc tail{acc[i], offsets[i] + offsets[i + 4]};
+      for (size_t b = 2 * pairs; b < blocks; ++b)
+        Int8Q4_0::Dot(w[i] + b * kBytes, act, b, tail, half);
+      y[r + i] = Int8Q4_0::Finish(tail);
+    }
+  }
+  // Fewer than four rows left: one row at a time, the same operations per row.
+  for (; r < row_end; ++r) {
+    const uint8_t* w[4] = {row_ptr(r), row_ptr(r), row_ptr(r), row_ptr(r)};
+    __m256 acc = _mm256_setzero_ps();
+    __m256 offset = _mm256_setzero_ps();
+    for (size_t p = 0; p < pairs; ++p) {
+      const size_t off = 2 * p * kBytes;
+      const __m256 dw =
+          _mm256_cvtph_ps(_mm_set_epi64x(static_cast<int64_t>(FourHalves(w, off + kBytes)),
+                                         static_cast<int64_t>(FourHalves(w, off))));
+      const __m256 scale = _mm256_mul_ps(dw, _mm256_loadu_ps(act.d4 + 8 * p));
+      offset = _mm256_fmadd_ps(dw, _mm256_loadu_ps(act.dsum4 + 8 * p), offset);
+      const __m256i v = _mm256_inserti128_si256(
+          _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[0] + off + 2))),
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[0] + off + kBytes + 2)), 1);
+      const __m256i lo = _mm256_and_si256(v, low4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+      const __m256i p16 =
+          _mm256_add_epi16(_mm256_maddubs_epi16(lo, Load256(act.q_pairs + 64 * p)),
+                           _mm256_maddubs_epi16(hi, Load256(act.q_pairs + 64 * p + 32)));
+      const __m256 s = _mm256_permutevar8x32_ps(scale, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4));
+      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)), s, acc);
+    }
+    alignas(32) float offsets[8];
+    _mm256_store_ps(offsets, offset);
+    Int8Q4_0::Acc tail{acc, offsets[0] + offsets[4]};
+    for (size_t b = 2 * pairs; b < blocks; ++b)
+      Int8Q4_0::Dot(w[0] + b * kBytes, act, b, tail, half);
+    y[r] = Int8Q4_0::Finish(tail);
+  }
+}
+
+bool HasInt8Kernels() { return true; }
+#define GEMMA_INT8_ROWS(name, kernel)                                                        \
+  void name(const std::byte* data, size_t row_bytes, size_t cols,                            \
+            const quant::Int8Activations& act, float* y, size_t row_begin, size_t row_end) { \
+    Int8RowsT<kernel>(data, row_bytes, cols, act, y, row_begin, row_end);                    \
+  }
+#else
+bool HasInt8Kernels() { return false; }
+// Never called: HasInt8MatVec is false on this target.
+#define GEMMA_INT8_ROWS(name, kernel)                                                        \
+  void name(const std::byte*, size_t, size_t, const quant::Int8Activations&, float*, size_t, \
+            size_t) {}
+GEMMA_INT8_ROWS(Int8RowsQ4_0, Int8Q4_0)
+#endif
+GEMMA_INT8_ROWS(Int8RowsQ8_0, Int8Q8_0)
+GEMMA_INT8_ROWS(Int8RowsQ4_K, Int8Q4_K)
+GEMMA_INT8_ROWS(Int8RowsQ6_K, Int8Q6_K)
+#undef GEMMA_INT8_ROWS
+
 }  // namespace
 }  // namespace gemma::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
@@ -443,13 +614,18 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 #include <vector>
 
+#include "base/error.h"
 #include "kernels/quant/quant_matmul.h"
 #include "kernels/quant/quant_matmul_reference.h"
 
 namespace gemma {
 
 HWY_EXPORT(FloatLanes);
-HWY_EXPORT(UsesInt16Activations);
+HWY_EXPORT(HasInt8Kernels);
+HWY_EXPORT(Int8RowsQ8_0);
+HWY_EXPORT(Int8RowsQ4_0);
+HWY_EXPORT(Int8RowsQ4_K);
+HWY_EXPORT(Int8RowsQ6_K);
 HWY_EXPORT(MatVecRowsQ8_0);
 HWY_EXPORT(MatVecRowsQ4_0);
 HWY_EXPORT(MatVecRowsQ4_K);
@@ -477,49 +653,39 @@ MatVecFn SimdMatVecFn(DType dtype) {
   }
 }
 
-// The calling thread's buffers for the prepared activations: they grow to the widest matrix
-// seen and are then reused (no allocation per call).
-struct ActivationBuffers {
-  std::vector<float> xsum, xd;
-  std::vector<int16_t> xq;
-};
-
-// Sums of x over each 32 values, and x rounded to int16 per 32-value block for the int16
-// kernels. False if x holds a NaN or infinity (the caller then uses the float reference,
-// which propagates it).
-bool PrepareActivations(const float* x, size_t cols, bool sums, bool int16,
-                        quant_matvec::Activations& act) {
-  thread_local ActivationBuffers buf;
-  const size_t blocks = cols / 32;
+// Sums of x over each 32 values (Q4_K's minimums), in the calling thread's buffer, which
+// grows to the widest matrix seen and is then reused (no allocation per call).
+void PrepareActivations(const float* x, size_t cols, bool sums, quant_matvec::Activations& act) {
+  thread_local std::vector<float> xsum;
   act.x = x;
-  if (sums) {
-    if (buf.xsum.size() < blocks) buf.xsum.resize(blocks);
-    for (size_t b = 0; b < blocks; ++b) {
-      float s = 0.0f;
-      for (size_t i = 0; i < 32; ++i) s += x[b * 32 + i];
-      buf.xsum[b] = s;
-    }
-    act.xsum = buf.xsum.data();
+  if (!sums) return;
+  const size_t blocks = cols / 32;
+  if (xsum.size() < blocks) xsum.resize(blocks);
+  for (size_t b = 0; b < blocks; ++b) {
+    float s = 0.0f;
+    for (size_t i = 0; i < 32; ++i) s += x[b * 32 + i];
+    xsum[b] = s;
   }
-  if (int16) {
-    if (buf.xd.size() < blocks) buf.xd.resize(blocks);
-    if (buf.xq.size() < cols) buf.xq.resize(cols);
-    for (size_t b = 0; b < blocks; ++b) {
-      const float* xb = x + b * 32;
-      float amax = 0.0f;
-      for (size_t i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xb[i]));
-      if (!std::isfinite(amax)) return false;
-      const float inv = amax > 0.0f ? 32767.0f / amax : 0.0f;
-      for (size_t i = 0; i < 32; ++i) {
-        const float q = std::clamp(std::nearbyint(xb[i] * inv), -32767.0f, 32767.0f);
-        buf.xq[b * 32 + i] = static_cast<int16_t>(q);
-      }
-      buf.xd[b] = amax / 32767.0f;
-    }
-    act.xq = buf.xq.data();
-    act.xd = buf.xd.data();
+  act.xsum = xsum.data();
+}
+
+using Int8Fn = void (*)(const std::byte*, size_t, size_t, const quant::Int8Activations&, float*,
+                        size_t, size_t);
+
+Int8Fn Int8MatVecFn(DType dtype) {
+  if (!HWY_DYNAMIC_DISPATCH(HasInt8Kernels)()) return nullptr;
+  switch (dtype) {
+    case DType::kQ8_0:
+      return HWY_DYNAMIC_DISPATCH(Int8RowsQ8_0);
+    case DType::kQ4_0:
+      return HWY_DYNAMIC_DISPATCH(Int8RowsQ4_0);
+    case DType::kQ4_K:
+      return HWY_DYNAMIC_DISPATCH(Int8RowsQ4_K);
+    case DType::kQ6_K:
+      return HWY_DYNAMIC_DISPATCH(Int8RowsQ6_K);
+    default:
+      return nullptr;
   }
-  return true;
 }
 
 }  // namespace
@@ -535,13 +701,25 @@ void QuantMatVecRows(const WeightMatrix& w, const float* x, float* y, size_t row
     return;
   }
   quant_matvec::Activations act;
-  const bool q4_k = w.dtype == DType::kQ4_K;
-  if (!PrepareActivations(x, w.cols, q4_k, !q4_k && HWY_DYNAMIC_DISPATCH(UsesInt16Activations)(),
-                          act)) {
-    quant::ReferenceMatVecRows(w, x, y, row_begin, row_end);
-    return;
-  }
+  PrepareActivations(x, w.cols, w.dtype == DType::kQ4_K, act);
   fn(w.data, w.row_bytes, w.cols, act, y, row_begin, row_end);
+}
+
+bool HasInt8MatVec(DType dtype) { return Int8MatVecFn(dtype) != nullptr; }
+
+void QuantMatVecRowsInt8(const WeightMatrix& w, const quant::Int8Activations& x, float* y,
+                         size_t row_begin, size_t row_end) {
+  if (row_begin >= row_end) return;
+  const Int8Fn fn = Int8MatVecFn(w.dtype);
+  if (fn == nullptr) {
+    Fail(ErrorCode::kInternal, "QuantMatVecRowsInt8: no integer kernel for ", DTypeName(w.dtype),
+         " on this CPU");
+  }
+  if (x.cols != w.cols) {
+    Fail(ErrorCode::kInternal, "QuantMatVecRowsInt8: ", x.cols, " activations for ", w.cols,
+         " columns");
+  }
+  fn(w.data, w.row_bytes, w.cols, x, y, row_begin, row_end);
 }
 
 }  // namespace gemma
