@@ -1,8 +1,12 @@
 // Quantized products on gemma-2b shapes.
 //  - MatVec (decode): 2048 -> 16384 (the ffn gate/up), reported as weight bytes read per
 //    second; the limit is memory bandwidth. Ref = the scalar reference kernel, 1 thread;
-//    Simd/1 and Simd/2 = the SIMD kernel through MatVec with 1 or 2 threads.
-//  - MatMul (prefill): the same matrix times 128 tokens, reported as FLOP/s (items/s).
+//    QuantMatVec/1 and /2 = the float32-activation kernels (QuantDot::kFloat32) through
+//    MatVec with 1 or 2 threads; QuantMatVecInt8 = the integer kernels (QuantDot::kInt8,
+//    activations rounded to int8 once per call, included in the time).
+//  - QuantMatVecInt8Dram: the same on 131072 x 2048 (half the embedding), four times the
+//    32 MiB L3, so the weights come from DRAM as in a real decode step.
+//  - MatMul (prefill): the 16384 x 2048 matrix times 128 tokens, as FLOP/s.
 //   build-*/bench/quant_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only
 #include <benchmark/benchmark.h>
 
@@ -19,27 +23,27 @@ namespace gemma {
 namespace {
 
 constexpr size_t kRows = 16384, kCols = 2048;
+constexpr size_t kDramRows = 131072;
 
 struct Matrix {
   std::vector<std::byte> data;
   WeightMatrix w;
 };
 
-const Matrix& Quantized(DType type) {
-  static Matrix cache[32];
-  Matrix& m = cache[static_cast<int>(type) % 32];
+const Matrix& Quantized(DType type, size_t rows = kRows) {
+  static Matrix cache[2][32];
+  Matrix& m = cache[rows == kRows ? 0 : 1][static_cast<int>(type) % 32];
   if (!m.data.empty()) return m;
   std::mt19937 rng(1);
   std::normal_distribution<float> normal(0.0f, 0.02f);
   std::vector<float> row(kCols);
   const size_t row_bytes = ByteSize(type, kCols);
-  m.data.resize(kRows * row_bytes);
-  for (size_t r = 0; r < kRows; ++r) {
+  m.data.resize(rows * row_bytes);
+  for (size_t r = 0; r < rows; ++r) {
     for (float& v : row) v = normal(rng);
     quant::QuantizeRow(type, row.data(), m.data.data() + r * row_bytes, kCols);
   }
-  m.w = {
-      .dtype = type, .data = m.data.data(), .rows = kRows, .cols = kCols, .row_bytes = row_bytes};
+  m.w = {.dtype = type, .data = m.data.data(), .rows = rows, .cols = kCols, .row_bytes = row_bytes};
   return m;
 }
 
@@ -74,6 +78,19 @@ void BM_QuantMatVec(benchmark::State& state, DType type) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * m.data.size()));
 }
 
+void BM_QuantMatVecInt8(benchmark::State& state, DType type, size_t rows) {
+  WeightMatrix w = Quantized(type, rows).w;
+  w.quant_dot = QuantDot::kInt8;
+  const std::vector<float> x = Activations(kCols);
+  std::vector<float> y(rows);
+  ThreadPool pool(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    MatVec(w, x.data(), y.data(), pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * rows * w.row_bytes));
+}
+
 void BM_QuantMatMul(benchmark::State& state, DType type) {
   const Matrix& m = Quantized(type);
   const size_t tokens = 128;
@@ -92,6 +109,16 @@ void BM_QuantMatMul(benchmark::State& state, DType type) {
 #define QUANT_BENCH(name, type)                                                                 \
   BENCHMARK_CAPTURE(BM_QuantMatVecRef, name, type)->Unit(benchmark::kMillisecond);              \
   BENCHMARK_CAPTURE(BM_QuantMatVec, name, type)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond); \
+  BENCHMARK_CAPTURE(BM_QuantMatVecInt8, name, type, kRows)                                      \
+      ->Arg(1)                                                                                  \
+      ->Arg(2)                                                                                  \
+      ->Unit(benchmark::kMillisecond)                                                           \
+      ->UseRealTime();                                                                          \
+  BENCHMARK_CAPTURE(BM_QuantMatVecInt8, name##_Dram, type, kDramRows)                           \
+      ->Arg(1)                                                                                  \
+      ->Arg(2)                                                                                  \
+      ->Unit(benchmark::kMillisecond)                                                           \
+      ->UseRealTime();                                                                          \
   BENCHMARK_CAPTURE(BM_QuantMatMul, name, type)                                                 \
       ->Arg(1)                                                                                  \
       ->Arg(2)                                                                                  \

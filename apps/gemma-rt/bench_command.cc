@@ -25,6 +25,7 @@ struct BenchOptions {
   int repetitions = 3;
   uint64_t seed = 1;
   bool json = false;
+  bool exact_quant = false;
 };
 
 ModelConfig RandomConfig(const std::string& what) {
@@ -47,9 +48,11 @@ int RunBench(const BenchOptions& o) {
     if (!dtype) Fail(ErrorCode::kInvalidArgument, "bench: unknown --dtype '", o.dtype, "'");
     weights = MakeRandomModel(
         {.config = RandomConfig(o.random), .dtype = *dtype, .seed = o.seed, .threads = threads});
+    SetQuantDot(weights, o.exact_quant ? QuantDot::kFloat32 : QuantDot::kInt8);
     source = StrCat("random ", o.random, " ", DTypeName(*dtype));
   } else {
-    weights = LoadModelWeights(o.model);
+    weights = LoadModelWeights(o.model,
+                               {.quant_dot = o.exact_quant ? QuantDot::kFloat32 : QuantDot::kInt8});
     source = o.model;
   }
   const double load_s =
@@ -80,6 +83,7 @@ int RunBench(const BenchOptions& o) {
         {"time_to_first_token_s", r.time_to_first_token_s.mean},
         {"load_s", load_s},
         {"peak_rss_bytes", r.peak_rss_bytes},
+        {"quantized_decode", o.exact_quant ? "float32" : "int8"},
     };
     std::printf("%s\n", out.dump().c_str());
     return 0;
@@ -123,6 +127,9 @@ void AddBenchCommand(CLI::App& app, RunFunction& run) {
   cmd->add_option("--seed", o->seed, "Seed of the random weights and prompt")
       ->capture_default_str();
   cmd->add_flag("--json", o->json, "Print one JSON object");
+  cmd->add_flag("--exact-quant", o->exact_quant,
+                "Quantized weights: decode with float32 activations (exact products of the file's "
+                "weights) instead of int8 activations (default, faster)");
   cmd->callback([o, &run] { run = [o] { return RunBench(*o); }; });
 }
 

@@ -19,10 +19,12 @@ struct ChatFlags {
   std::string model;
   std::string system;
   int threads = 0;
+  bool exact_quant = false;
 };
 
 int RunChat(const ChatFlags& f) {
-  const gemma_rt::Model model = gemma_rt::Model::Load({.path = f.model, .threads = f.threads});
+  const gemma_rt::Model model = gemma_rt::Model::Load(
+      {.path = f.model, .threads = f.threads, .exact_quantized_products = f.exact_quant});
   if (!model.has_tokenizer()) {
     Fail(ErrorCode::kNotFound, "model ", f.model, " has no tokenizer; chat needs one");
   }
@@ -63,6 +65,9 @@ void AddChatCommand(CLI::App& app, RunFunction& run) {
       ->required();
   cmd->add_option("--system", f->system, "Text put at the start of the first user turn");
   cmd->add_option("-t,--threads", f->threads, "Worker threads (default: hardware concurrency)");
+  cmd->add_flag("--exact-quant", f->exact_quant,
+                "Quantized weights: decode with float32 activations (exact products of the file's "
+                "weights) instead of int8 activations (default, faster)");
   cmd->callback([f, &run] { run = [f] { return RunChat(*f); }; });
 }
 

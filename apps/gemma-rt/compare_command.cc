@@ -10,6 +10,7 @@
 #include <fstream>
 #include <memory>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -32,10 +33,14 @@ struct CompareOptions {
   size_t length = 64;  // tokens per random prompt
   uint64_t seed = 1;
   int threads = 2;
+  bool decode = false;       // one token per Forward call, as in generation
+  bool exact_quant = false;  // float32 activations for quantized weights in decode
 };
 
 // Logits at every position of `ids`: [ids.size(), vocab].
-std::vector<float> AllLogits(const ModelWeights& w, const std::vector<int32_t>& ids,
+// decode: one token per call (the arithmetic of generation, e.g. integer products for
+// quantized weights); otherwise one prefill call.
+std::vector<float> AllLogits(const ModelWeights& w, const std::vector<int32_t>& ids, bool decode,
                              ThreadPool& pool) {
   const size_t vocab = static_cast<size_t>(w.config.vocab_size);
   KVCache cache(w.config, ids.size());
@@ -43,8 +48,20 @@ std::vector<float> AllLogits(const ModelWeights& w, const std::vector<int32_t>& 
   std::vector<size_t> positions(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) positions[i] = i;
   std::vector<float> logits(ids.size() * vocab);
-  Forward(w, {.tokens = ids, .first_position = 0, .logits_for = positions, .logits = logits}, cache,
-          scratch, pool);
+  if (!decode) {
+    Forward(w, {.tokens = ids, .first_position = 0, .logits_for = positions, .logits = logits},
+            cache, scratch, pool);
+    return logits;
+  }
+  const size_t only[] = {0};
+  for (size_t p = 0; p < ids.size(); ++p) {
+    Forward(w,
+            {.tokens = std::span(ids).subspan(p, 1),
+             .first_position = p,
+             .logits_for = only,
+             .logits = std::span(logits).subspan(p * vocab, vocab)},
+            cache, scratch, pool);
+  }
   return logits;
 }
 
@@ -107,8 +124,9 @@ int RunCompare(const CompareOptions& o, const CLI::App& cmd) {
     Fail(ErrorCode::kInvalidArgument, "give exactly one of --prompt-file and --random-prompts");
   }
   if (o.length < 1) Fail(ErrorCode::kInvalidArgument, "--length must be at least 1");
-  const ModelWeights a = LoadModelWeights(o.model);
-  const ModelWeights b = LoadModelWeights(o.reference);
+  const ModelLoadOptions load{.quant_dot = o.exact_quant ? QuantDot::kFloat32 : QuantDot::kInt8};
+  const ModelWeights a = LoadModelWeights(o.model, load);
+  const ModelWeights b = LoadModelWeights(o.reference, load);
   if (a.config.vocab_size != b.config.vocab_size) {
     Fail(ErrorCode::kInvalidArgument, "the models have different vocabularies (",
          a.config.vocab_size, " vs ", b.config.vocab_size, ")");
@@ -118,8 +136,8 @@ int RunCompare(const CompareOptions& o, const CLI::App& cmd) {
   double kl_sum = 0, kl_max = 0, max_delta = 0, max_ref_logit = 0;
   size_t positions = 0, top1_agree = 0;
   for (const std::vector<int32_t>& ids : Prompts(o, b.config)) {
-    const std::vector<float> la = AllLogits(a, ids, pool);
-    const std::vector<float> lb = AllLogits(b, ids, pool);
+    const std::vector<float> la = AllLogits(a, ids, o.decode, pool);
+    const std::vector<float> lb = AllLogits(b, ids, o.decode, pool);
     for (size_t t = 0; t < ids.size(); ++t) {
       const float* ra = &la[t * vocab];
       const float* rb = &lb[t * vocab];
@@ -162,6 +180,12 @@ void AddCompareCommand(CLI::App& app, RunFunction& run) {
   cmd->add_option("--length", options->length, "Tokens per random prompt")->capture_default_str();
   cmd->add_option("--seed", options->seed, "Seed of the random prompts")->capture_default_str();
   cmd->add_option("--threads", options->threads, "Threads")->capture_default_str();
+  cmd->add_flag("--decode", options->decode,
+                "Evaluate one token per step, as generation does (quantized weights then use "
+                "the decode arithmetic); default: one prefill over each prompt");
+  cmd->add_flag("--exact-quant", options->exact_quant,
+                "Quantized weights: decode with float32 activations (exact products of the file's "
+                "weights) instead of int8 activations (default, faster)");
   cmd->callback(
       [&run, options, cmd] { run = [options, cmd] { return RunCompare(*options, *cmd); }; });
 }

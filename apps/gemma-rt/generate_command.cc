@@ -46,6 +46,7 @@ struct GenerateFlags {
   bool print_ids = false;
   bool stats = false;
   int threads = 0;
+  bool exact_quant = false;
 };
 
 std::string ReadFile(const std::string& path) {
@@ -61,7 +62,8 @@ int RunGenerate(const GenerateFlags& f, const CLI::App& cmd) {
     Fail(ErrorCode::kInvalidArgument, "give only one of --prompt, --prompt-file, --prompt-ids");
   }
   const Clock::time_point load_start = Clock::now();
-  const gemma_rt::Model model = gemma_rt::Model::Load({.path = f.model, .threads = f.threads});
+  const gemma_rt::Model model = gemma_rt::Model::Load(
+      {.path = f.model, .threads = f.threads, .exact_quantized_products = f.exact_quant});
   const double load_seconds = Seconds(load_start, Clock::now());
   if (!model.has_tokenizer() && !f.print_ids) {
     Fail(ErrorCode::kInvalidArgument, "model ", f.model,
@@ -141,6 +143,9 @@ void AddGenerateCommand(CLI::App& app, RunFunction& run) {
   cmd->add_flag("--stats", f->stats,
                 "Print load time, prompt and generation tokens/s, time to first token (stderr)");
   cmd->add_option("-t,--threads", f->threads, "Worker threads (default: hardware concurrency)");
+  cmd->add_flag("--exact-quant", f->exact_quant,
+                "Quantized weights: decode with float32 activations (exact products of the file's "
+                "weights) instead of int8 activations (default, faster)");
   cmd->callback([f, cmd, &run] { run = [f, cmd] { return RunGenerate(*f, *cmd); }; });
 }
 

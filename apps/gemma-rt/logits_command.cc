@@ -25,6 +25,7 @@ struct LogitsFlags {
   size_t top = 5;
   bool full = false;
   int threads = 0;
+  bool exact_quant = false;
 };
 
 // The shortest decimal that reads back as the same float32.
@@ -38,7 +39,8 @@ int RunLogits(const LogitsFlags& f, const CLI::App& cmd) {
   if ((cmd.count("--ids") > 0) == (cmd.count("--prompt") > 0)) {
     Fail(ErrorCode::kInvalidArgument, "give exactly one of --ids and --prompt");
   }
-  const gemma_rt::Model model = gemma_rt::Model::Load({.path = f.model, .threads = f.threads});
+  const gemma_rt::Model model = gemma_rt::Model::Load(
+      {.path = f.model, .threads = f.threads, .exact_quantized_products = f.exact_quant});
   const std::vector<int32_t> ids =
       cmd.count("--ids") > 0 ? ParseList<int32_t>(f.ids, "--ids") : model.Tokenize(f.prompt, true);
   if (ids.empty()) Fail(ErrorCode::kInvalidArgument, "no token ids");
@@ -103,6 +105,9 @@ void AddLogitsCommand(CLI::App& app, RunFunction& run) {
   cmd->add_option("--top", f->top, "How many of the largest logits to list")->capture_default_str();
   cmd->add_flag("--full", f->full, "Also print the whole logits row");
   cmd->add_option("-t,--threads", f->threads, "Worker threads (default: hardware concurrency)");
+  cmd->add_flag("--exact-quant", f->exact_quant,
+                "Quantized weights: decode with float32 activations (exact products of the file's "
+                "weights) instead of int8 activations (default, faster)");
   cmd->callback([f, cmd, &run] { run = [f, cmd] { return RunLogits(*f, *cmd); }; });
 }
 
