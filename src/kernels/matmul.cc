@@ -81,8 +81,8 @@ void PackWeights(const std::byte* data, size_t row_bytes, size_t row0, size_t nc
   }
 }
 
-// y[t * rows + r] for r in [row_begin, row_end), all tokens. scratch: kScratchFloats,
-// aligned to the vector size.
+// y[t * rows + r] for r in [row_begin, row_end), all tokens. scratch:
+// matmul_blocking::ScratchFloats(tokens), aligned to the vector size.
 template <typename T>
 void MatMulRowsT(const std::byte* data, size_t row_bytes, size_t rows, size_t cols, const float* x,
                  size_t tokens, float* y, size_t row_begin, size_t row_end, float* scratch) {
@@ -116,7 +116,6 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 #include "base/error.h"
-#include "hwy/aligned_allocator.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_checks.h"
 #include "kernels/quant/quant_matmul.h"
@@ -145,15 +144,6 @@ MatMulRowsFn PlainMatMulFn(DType dtype) {
   }
 }
 
-// Packing space of the calling thread: allocated on its first MatMul and then reused, so
-// the pool's persistent threads allocate nothing per call.
-float* ThreadScratch() {
-  thread_local hwy::AlignedFreeUniquePtr<float[]> scratch;
-  if (!scratch) scratch = hwy::AllocateAligned<float>(matmul_blocking::kScratchFloats);
-  if (!scratch) Fail(ErrorCode::kInternal, "MatMul: cannot allocate packing buffers");
-  return scratch.get();
-}
-
 // Row chunks are multiples of 64 rows: whole micro-kernel strips for every target
 // (NR <= 32) and whole cache lines of y for each token.
 constexpr size_t kRowAlign = 64;
@@ -174,7 +164,8 @@ void MatMul(const WeightMatrix& w, const float* x, size_t tokens, float* y, Thre
   const MatMulRowsFn fn = PlainMatMulFn(w.dtype);
   pool.ParallelForRef(w.rows, kRowAlign, [&](size_t begin, size_t end, int) {
     if (fn) {
-      fn(w.data, w.row_bytes, w.rows, w.cols, x, tokens, y, begin, end, ThreadScratch());
+      fn(w.data, w.row_bytes, w.rows, w.cols, x, tokens, y, begin, end,
+         matmul_blocking::ThreadScratch(tokens));
     } else {
       QuantMatMulRows(w, x, tokens, y, begin, end);
     }

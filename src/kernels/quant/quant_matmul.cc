@@ -59,8 +59,8 @@ void PackQuantWeights(const WeightMatrix& w, size_t row0, size_t nc, size_t k0, 
   }
 }
 
-// y[t * w.rows + r] for r in [row_begin, row_end), all tokens. scratch: kScratchFloats,
-// aligned to the vector size.
+// y[t * w.rows + r] for r in [row_begin, row_end), all tokens. scratch:
+// matmul_blocking::ScratchFloats(tokens), aligned to the vector size.
 void MatMulRowsQuant(const WeightMatrix& w, const float* x, size_t tokens, float* y,
                      size_t row_begin, size_t row_end, float* scratch) {
   MatMulBlocked(w.rows, w.cols, x, tokens, y, row_begin, row_end, scratch,
@@ -74,28 +74,13 @@ void MatMulRowsQuant(const WeightMatrix& w, const float* x, size_t tokens, float
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
-#include <vector>
-
 #include "base/error.h"
-#include "hwy/aligned_allocator.h"
 #include "kernels/quant/quant_matmul.h"
 #include "kernels/quant/quant_matmul_reference.h"
 
 namespace gemma {
 
 HWY_EXPORT(MatMulRowsQuant);
-
-namespace {
-
-// Packing space of the calling thread: allocated on its first call and then reused.
-float* ThreadScratch() {
-  thread_local hwy::AlignedFreeUniquePtr<float[]> scratch;
-  if (!scratch) scratch = hwy::AllocateAligned<float>(matmul_blocking::kScratchFloats);
-  if (!scratch) Fail(ErrorCode::kInternal, "QuantMatMulRows: cannot allocate packing buffers");
-  return scratch.get();
-}
-
-}  // namespace
 
 void QuantMatMulRows(const WeightMatrix& w, const float* x, size_t tokens, float* y,
                      size_t row_begin, size_t row_end) {
@@ -105,7 +90,8 @@ void QuantMatMulRows(const WeightMatrix& w, const float* x, size_t tokens, float
       std::fill(y + t * w.rows + row_begin, y + t * w.rows + row_end, 0.0f);
     return;
   }
-  HWY_DYNAMIC_DISPATCH(MatMulRowsQuant)(w, x, tokens, y, row_begin, row_end, ThreadScratch());
+  HWY_DYNAMIC_DISPATCH(MatMulRowsQuant)
+  (w, x, tokens, y, row_begin, row_end, matmul_blocking::ThreadScratch(tokens));
 }
 
 }  // namespace gemma
