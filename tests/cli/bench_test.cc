@@ -57,6 +57,18 @@ TEST(CliBench, CheckpointAndGguf) {
   }
 }
 
+// Quantized weights decode with int8 activations unless --exact-quant asks for float32.
+TEST(CliBench, ReportsTheQuantizedDecodeArithmetic) {
+  const std::string model = kData + "/gguf/small-2b-256/model-q4_0.gguf";
+  for (const bool exact : {false, true}) {
+    const RunResult r = RunCli(
+        "bench --model " + model + " -p 4 -n 2 -r 1 --json" + (exact ? " --exact-quant" : ""),
+        false);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(nlohmann::json::parse(r.output)["quantized_decode"], exact ? "float32" : "int8");
+  }
+}
+
 TEST(CliBench, BadRequestsFailCleanly) {
   const std::string tiny = kData + "/golden/tiny-2b-f32";
   const std::vector<std::string> bad_requests = {"bench",
