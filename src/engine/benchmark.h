@@ -1,7 +1,8 @@
 // Speed of a loaded model, measured like llama.cpp's llama-bench so the numbers compare:
-// prompt processing = one batched prefill of `prompt_tokens` random ids (logits for the
-// last token only); generation = `gen_tokens` single-token decode steps from an empty
-// cache, each computing the full logits row and taking its argmax.
+// prompt processing = a batched prefill of `prompt_tokens` random ids in chunks of up to
+// 256 tokens (logits for the last token only); generation = `gen_tokens` single-token
+// decode steps from an empty cache, each computing the full logits row and taking its
+// argmax.
 #pragma once
 
 #include <cstddef>
