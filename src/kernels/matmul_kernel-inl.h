@@ -45,8 +45,10 @@ constexpr size_t kNC = 2048;
 constexpr size_t kLdc = kNC + 16;
 // Floats of scratch one thread needs for `tokens` tokens: packed weights, packed
 // activations, and the block of y (tokens rounded up to whole register tiles).
+// PackActivations writes up to 2 floats past its block; 16 keep what follows aligned.
+constexpr size_t kPackSlack = 16;
 inline size_t ScratchFloats(size_t tokens) {
-  return kKC * kNC + kKC * kMC + (tokens + kMR - 1) / kMR * kMR * kLdc;
+  return kKC * kNC + kKC * kMC + kPackSlack + (tokens + kMR - 1) / kMR * kMR * kLdc;
 }
 
 // The calling thread's scratch for `tokens` tokens: allocated on its first MatMul, grown
@@ -90,7 +92,7 @@ using namespace gemma::matmul_blocking;  // NOLINT(build/namespaces)
 // Eight full rows [r0, r0 + 8) of a strip, columns [0, kc8) with kc8 a multiple of 8:
 // row_at(j, k) returns the 8 float32 values of row r0 + j at columns k..k+7. The 8x8
 // blocks are transposed in registers (three shuffle rounds), one vector store per column
-// instead of one scalar store per weight.
+// instead of one scalar store per weight. Unaligned stores: nr may be 6 (activation tiles).
 template <class RowAt>
 HWY_INLINE void PackStripRows8(const RowAt& row_at, size_t r0, size_t kc8, size_t nr,
                                float* HWY_RESTRICT strip) {
@@ -119,32 +121,46 @@ HWY_INLINE void PackStripRows8(const RowAt& row_at, size_t r0, size_t kc8, size_
     const auto u7 = hn::BitCast(df, hn::InterleaveUpper(du, t5, t7));
     // 128-bit halves: rows 0-3 from u, rows 4-7 from the matching u of the second group.
     float* HWY_RESTRICT out = strip + k * nr + r0;
-    hn::Store(hn::ConcatLowerLower(df, u4, u0), df, out + 0 * nr);
-    hn::Store(hn::ConcatLowerLower(df, u5, u1), df, out + 1 * nr);
-    hn::Store(hn::ConcatLowerLower(df, u6, u2), df, out + 2 * nr);
-    hn::Store(hn::ConcatLowerLower(df, u7, u3), df, out + 3 * nr);
-    hn::Store(hn::ConcatUpperUpper(df, u4, u0), df, out + 4 * nr);
-    hn::Store(hn::ConcatUpperUpper(df, u5, u1), df, out + 5 * nr);
-    hn::Store(hn::ConcatUpperUpper(df, u6, u2), df, out + 6 * nr);
-    hn::Store(hn::ConcatUpperUpper(df, u7, u3), df, out + 7 * nr);
+    hn::StoreU(hn::ConcatLowerLower(df, u4, u0), df, out + 0 * nr);
+    hn::StoreU(hn::ConcatLowerLower(df, u5, u1), df, out + 1 * nr);
+    hn::StoreU(hn::ConcatLowerLower(df, u6, u2), df, out + 2 * nr);
+    hn::StoreU(hn::ConcatLowerLower(df, u7, u3), df, out + 3 * nr);
+    hn::StoreU(hn::ConcatUpperUpper(df, u4, u0), df, out + 4 * nr);
+    hn::StoreU(hn::ConcatUpperUpper(df, u5, u1), df, out + 5 * nr);
+    hn::StoreU(hn::ConcatUpperUpper(df, u6, u2), df, out + 6 * nr);
+    hn::StoreU(hn::ConcatUpperUpper(df, u7, u3), df, out + 7 * nr);
   }
 }
 #endif
 
 // Packs tokens [t0, t0 + mc) x columns [k0, k0 + kc) of x as tiles:
 // packed[(j * kc + k) * kMR + i] = x[t0 + j * kMR + i, k0 + k], zero past the last token.
+// On AVX2 the 6 rows (and 2 zero rows) are transposed 8 columns at a time in registers; each
+// column's 8-float store spills 2 floats into the next column, which its own store then
+// overwrites, and the last one 2 floats past the block (packed needs kPackSlack more).
 HWY_INLINE void PackActivations(const float* x, size_t cols, size_t t0, size_t mc, size_t k0,
                                 size_t kc, float* HWY_RESTRICT packed) {
   for (size_t j = 0; j * kMR < mc; ++j) {
     float* HWY_RESTRICT tile = packed + j * kc * kMR;
+    const size_t valid = std::min(kMR, mc - j * kMR);  // tokens in this tile
+    size_t k_done = 0;
+#if HWY_TARGET == HWY_AVX2
+    const hn::Full256<float> df;
+    const float* HWY_RESTRICT src[kMR];
+    for (size_t i = 0; i < valid; ++i) src[i] = x + (t0 + j * kMR + i) * cols + k0;
+    k_done = kc & ~size_t{7};
+    PackStripRows8(
+        [&](size_t i, size_t k) { return i < valid ? hn::LoadU(df, src[i] + k) : hn::Zero(df); }, 0,
+        k_done, kMR, tile);
+#endif
     for (size_t i = 0; i < kMR; ++i) {
       const size_t t = j * kMR + i;
       if (t >= mc) {
-        for (size_t k = 0; k < kc; ++k) tile[k * kMR + i] = 0.0f;
+        for (size_t k = k_done; k < kc; ++k) tile[k * kMR + i] = 0.0f;
         continue;
       }
-      const float* HWY_RESTRICT src = x + (t0 + t) * cols + k0;
-      for (size_t k = 0; k < kc; ++k) tile[k * kMR + i] = src[k];
+      const float* HWY_RESTRICT src_row = x + (t0 + t) * cols + k0;
+      for (size_t k = k_done; k < kc; ++k) tile[k * kMR + i] = src_row[k];
     }
   }
 }
@@ -217,9 +233,9 @@ HWY_INLINE void MatMulBlocked(size_t rows, size_t cols, const float* x, size_t t
                               const PackWeights& pack_weights) {
   const hn::ScalableTag<float> df;
   const size_t nr = 2 * hn::Lanes(df);
-  float* HWY_RESTRICT packed_w = scratch;               // [kNC / nr][kKC][nr]
-  float* HWY_RESTRICT packed_x = packed_w + kKC * kNC;  // [kMC / kMR][kKC][kMR]
-  float* HWY_RESTRICT c_block = packed_x + kKC * kMC;   // [tokens, kLdc]
+  float* HWY_RESTRICT packed_w = scratch;                           // [kNC / nr][kKC][nr]
+  float* HWY_RESTRICT packed_x = packed_w + kKC * kNC;              // [kMC / kMR][kKC][kMR]
+  float* HWY_RESTRICT c_block = packed_x + kKC * kMC + kPackSlack;  // [tokens, kLdc]
   static_assert(kNC % 32 == 0 && kLdc % 16 == 0, "whole strips, aligned rows");
 
   for (size_t jc = row_begin; jc < row_end; jc += kNC) {

@@ -134,6 +134,16 @@ TEST_P(MatMulTest, MatMulCrossesEveryBlockBoundary) {
   }
 }
 
+// The per-thread block of y that a row block accumulates in, copied out once per row block:
+// more than one row block (2048 rows) per thread, token blocks of 120 with a partial
+// register tile, a last column block of 8 (the vector packing's tail), and a second call on
+// the same threads with fewer tokens (the scratch is reused, not re-zeroed).
+TEST_P(MatMulTest, MatMulSeveralRowBlocksPerThread) {
+  std::mt19937 rng(6);
+  CheckMatMul(DType::kBF16, 4200, 520, 250, 2, 1, rng);
+  CheckMatMul(DType::kBF16, 4200, 520, 7, 2, 0, rng);
+}
+
 TEST(MatMulArgsTest, RejectsInconsistentMatrices) {
   ThreadPool pool(1);
   std::vector<float> x(8, 1.0f), y(8);
