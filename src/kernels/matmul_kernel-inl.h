@@ -154,12 +154,11 @@ HWY_INLINE void PackActivations(const float* x, size_t cols, size_t t0, size_t m
         k_done, kMR, tile);
 #endif
     for (size_t i = 0; i < kMR; ++i) {
-      const size_t t = j * kMR + i;
-      if (t >= mc) {
+      if (i >= valid) {
         for (size_t k = k_done; k < kc; ++k) tile[k * kMR + i] = 0.0f;
         continue;
       }
-      const float* HWY_RESTRICT src_row = x + (t0 + t) * cols + k0;
+      const float* HWY_RESTRICT src_row = x + (t0 + j * kMR + i) * cols + k0;
       for (size_t k = k_done; k < kc; ++k) tile[k * kMR + i] = src_row[k];
     }
   }
