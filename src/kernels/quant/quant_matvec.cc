@@ -1,17 +1,22 @@
-// Decode products with block-quantized weights: y = W x for one token (QuantMatVecRows).
-// float32 activations (docs/quantization.md says why).
+// Decode products with block-quantized weights: y = W x for one token. Decode is bound by
+// reading each weight once, so the weights are dequantized in registers, never stored.
+// Two arithmetics (QuantDot in kernels/weight_matrix.h, docs/quantization.md):
 //
-// Decode (QuantMatVecRows) is bound by reading the weights once, so the weights are
-// dequantized in registers, never stored: each block's integers are widened to int32 lanes,
-// converted to float and multiplied with x by FMA. A block's scale multiplies the block's
-// partial dot product (d * sum q x rather than sum (d q) x: one multiply per block instead of
-// per value). Offsets (-8 of Q4_0, -32 of Q6_K) are applied to the integers before the
-// conversion, so nothing cancels; Q4_K's minimums use per-32 sums of x computed once per
-// call. Four rows are processed together: four independent weight streams for the
-// prefetchers, four independent accumulator chains for the FMA latency, and the same x
-// values in L1 for all four. Every row is computed by the same sequence of operations
-// whether it falls in a group of four or in the tail, so the result of a row does not depend
-// on how rows are split between threads.
+// Float32 activations (QuantMatVecRows, Highway, every target): each block's integers are
+// widened to int32 lanes, converted to float and multiplied with x by FMA. A block's scale
+// multiplies the block's partial dot product (d * sum q x rather than sum (d q) x: one
+// multiply per block instead of per value). Offsets (-8 of Q4_0, -32 of Q6_K) are applied
+// to the integers before the conversion, so nothing cancels; Q4_K's minimums use per-32
+// sums of x computed once per call.
+//
+// Int8 activations (QuantMatVecRowsInt8, x86 AVX2/AVX-512 only): integer products with
+// vpmaddubsw on x rounded once per call (int8_activations.h); see the comment above the
+// Int8 kernels below.
+//
+// Both process several rows together: independent weight streams for the prefetchers,
+// independent accumulator chains for the FMA latency, and the same x in L1 for all of them.
+// Every row is computed by the same sequence of operations whether it falls in a group or
+// in the tail, so the result of a row does not depend on how rows are split between threads.
 
 #include "kernels/simd_targets.h"
 // clang-format off
