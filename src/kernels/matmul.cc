@@ -55,6 +55,10 @@ void PackWeights(const std::byte* data, size_t row_bytes, size_t row0, size_t nc
     float* HWY_RESTRICT strip = packed + s * kc * nr;
     const size_t first_row = row0 + s * nr;
     const size_t valid = std::min(nr, nc - s * nr);  // rows of W in this strip
+    if ((s + 2) * nr < nc) {
+      PrefetchRows(data + (first_row + 2 * nr) * row_bytes + k0 * sizeof(T), row_bytes,
+                   std::min(nr, nc - (s + 2) * nr), kc * sizeof(T));
+    }
 #if HWY_TARGET == HWY_AVX2
     if (valid == nr && kc >= 8) {
       const size_t kc8 = kc & ~size_t{7};

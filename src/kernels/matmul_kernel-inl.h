@@ -133,6 +133,16 @@ HWY_INLINE void PackStripRows8(const RowAt& row_at, size_t r0, size_t kc8, size_
 }
 #endif
 
+// Asks for `rows` rows of `bytes` bytes each, the first at `first`, `stride` apart. The
+// weight packing calls it for the strip after next: a layer's weights come from DRAM (they
+// do not stay in L3), each strip reads 16 short pieces of rows 1 row apart, and without it
+// each piece waits for its misses in turn.
+HWY_INLINE void PrefetchRows(const std::byte* first, size_t stride, size_t rows, size_t bytes) {
+  for (size_t i = 0; i < rows; ++i) {
+    for (size_t b = 0; b < bytes; b += 64) hwy::Prefetch(first + i * stride + b);
+  }
+}
+
 // Packs tokens [t0, t0 + mc) x columns [k0, k0 + kc) of x as tiles:
 // packed[(j * kc + k) * kMR + i] = x[t0 + j * kMR + i, k0 + k], zero past the last token.
 // On AVX2 the 6 rows (and 2 zero rows) are transposed 8 columns at a time in registers; each

@@ -40,6 +40,10 @@ void PackQuantWeights(const WeightMatrix& w, size_t row0, size_t nc, size_t k0, 
   for (size_t s = 0; s * nr < nc; ++s) {
     float* HWY_RESTRICT strip = packed + s * kc * nr;
     const size_t valid = std::min(nr, nc - s * nr);  // rows of W in this strip
+    if ((s + 2) * nr < nc) {
+      PrefetchRows(w.row(row0 + (s + 2) * nr) + block_offset, w.row_bytes,
+                   std::min(nr, nc - (s + 2) * nr), kc / t.block_elements * t.block_bytes);
+    }
     for (size_t i = 0; i < valid; ++i) {
       simd_dequant::DequantizeBlocks(w.dtype, w.row(row0 + s * nr + i) + block_offset, rows[i], kc);
     }
