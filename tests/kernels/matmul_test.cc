@@ -123,8 +123,8 @@ TEST_P(MatMulTest, MatMulSmallShapes) {
 
 TEST_P(MatMulTest, MatMulCrossesEveryBlockBoundary) {
   std::mt19937 rng(5);
-  // cols > 2 column blocks (256), tokens > one token block (120), rows > one row block
-  // (256) and not a multiple of any strip width; 1-3 threads.
+  // cols > 2 column blocks (256), tokens > one token block (120), rows not a multiple of
+  // any strip width; 1-3 threads. (More than one 2048-row block: the next test.)
   for (DType dtype : kPlainTypes) {
     for (int threads : {1, 2, 3}) {
       CheckMatMul(dtype, 300, 600, 127, threads, 1, rng);
