@@ -21,7 +21,7 @@ struct SessionOptions {
   size_t context = 0;
   // Tokens per batched forward call during prefill: bounds the activation buffers
   // (gemma-2b: about 0.25 MB per token, mostly the two [tokens, 16384] feed-forward rows).
-  size_t prefill_chunk = 128;
+  size_t prefill_chunk = 256;
 };
 
 class Session {
