@@ -521,6 +521,14 @@ GgufHeader ParseGgufHeader(std::span<const std::byte> file, const std::string& o
   // Bounds, and no two tensors sharing bytes (sorted by offset, each must end before the next).
   std::vector<const GgufTensorInfo*> by_offset;
   for (const GgufTensorInfo& t : header.tensors) {
+    // Tensors are used in place in the mapping; the kernels read float16 scales and float32
+    // values with their natural alignment. Files written with llama.cpp's default alignment
+    // (32) always satisfy this; only a general.alignment below 4 can break it.
+    if ((header.data_start + t.offset) % 4 != 0) {
+      Fail(ErrorCode::kFormat, origin, ": tensor '", t.name, "' starts at file byte ",
+           header.data_start + t.offset, ", not a multiple of 4 (general.alignment ",
+           header.alignment, "); gemma-rt needs 4-byte aligned tensor data");
+    }
     if (t.offset > data_bytes || t.bytes > data_bytes - t.offset) {
       Fail(ErrorCode::kFormat, origin, ": tensor '", t.name, "' spans bytes [", t.offset, ", ",
            t.offset + t.bytes, ") of the data section but it has only ", data_bytes,

@@ -297,6 +297,38 @@ void ExpectError(const std::vector<std::byte>& image, ErrorCode code, std::strin
   }
 }
 
+// general.alignment 2 is a legal power of two, but it can place a tensor at an address that
+// is not 4-byte aligned: gemma-rt uses tensors in place, so it refuses such a file.
+TEST(GgufMalformed, TensorDataMustBeFourByteAligned) {
+  Image im;
+  im.U32(kGgufMagic);
+  im.U32(3);
+  im.U64(1);  // tensors
+  im.U64(2);  // keys
+  im.Str("general.architecture");
+  im.U32(8);  // string
+  im.U64(5);
+  im.Append("gemma", 5);
+  im.Str("general.alignment");
+  im.U32(4);  // uint32
+  im.U32(2);
+  im.Str("w");
+  im.U32(2);
+  im.U64(32);
+  im.U64(2);
+  im.U32(8);  // Q8_0
+  const size_t offset_at = im.bytes.size();
+  im.U64(0);
+  const size_t data_start = (im.bytes.size() + 1) / 2 * 2;
+  // An offset (a multiple of the alignment, 2) that leaves the tensor 2 bytes off a multiple of 4.
+  const uint64_t offset = data_start % 4 == 0 ? 2 : 0;
+  std::memcpy(&im.bytes[offset_at], &offset, sizeof(offset));
+  while (im.bytes.size() < data_start + offset + 68) im.bytes.push_back(0);
+  std::vector<std::byte> image(im.bytes.size());
+  std::memcpy(image.data(), im.bytes.data(), image.size());
+  ExpectError(image, ErrorCode::kFormat, "4-byte aligned");
+}
+
 TEST(GgufMalformed, HandMadeBaselineIsValid) {
   const GgufHeader h = ParseGgufHeader(Build({}), "good.gguf");
   ASSERT_EQ(h.tensors.size(), 1u);

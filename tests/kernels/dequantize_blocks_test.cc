@@ -88,7 +88,10 @@ TEST_P(DequantizeBlocksTest, SimdMatchesScalarOnRandomBlocks) {
   for (DType dtype : kTypes) {
     const size_t block = Traits(dtype).block_elements;
     for (size_t blocks : {0, 1, 2, 3, 8, 9, 33}) {
-      for (size_t misalign : {0, 1, 3}) {
+      // Blocks are 2-byte aligned wherever they come from: every block size is even and the
+      // GGUF reader refuses tensor data that is not 4-byte aligned in the file. (Odd
+      // addresses would make the typed block access undefined behaviour.)
+      for (size_t misalign : {0, 2, 6}) {
         SCOPED_TRACE(::testing::Message()
                      << DTypeName(dtype) << " blocks " << blocks << " misalign " << misalign);
         const std::vector<uint8_t> bytes = RandomBlocks(dtype, blocks, misalign, rng);
