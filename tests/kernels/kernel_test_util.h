@@ -15,6 +15,7 @@
 
 #include "base/dtype.h"
 #include "hwy/tests/hwy_gtest.h"
+#include "kernels/quant/quantize.h"
 #include "kernels/weight_matrix.h"
 
 namespace gemma::test {
@@ -92,6 +93,22 @@ inline std::vector<double> AbsDotSums(const WeightMatrix& w, const float* x, siz
     }
   }
   return sums;
+}
+
+// A block-quantized matrix (quant::QuantizeRow) of random rows whose magnitudes differ
+// from row to row, so scales differ from block to block and row to row.
+inline OwnedWeights QuantizedWeights(DType dtype, size_t rows, size_t cols, std::mt19937& rng) {
+  OwnedWeights w;
+  const size_t row_bytes = ByteSize(dtype, cols);
+  w.storage.resize(rows * row_bytes);
+  for (size_t r = 0; r < rows; ++r) {
+    const float scale = 0.05f + 0.1f * static_cast<float>(r % 7);
+    const std::vector<float> values = RandomFloats(cols, rng, -scale, scale);
+    quant::QuantizeRow(dtype, values.data(), w.storage.data() + r * row_bytes, cols);
+  }
+  w.matrix = {
+      .dtype = dtype, .data = w.storage.data(), .rows = rows, .cols = cols, .row_bytes = row_bytes};
+  return w;
 }
 
 }  // namespace gemma::test

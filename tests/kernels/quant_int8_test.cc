@@ -34,20 +34,6 @@ std::vector<float> UnevenActivations(size_t n, std::mt19937& rng) {
   return x;
 }
 
-OwnedWeights QuantizedWeights(DType dtype, size_t rows, size_t cols, std::mt19937& rng) {
-  OwnedWeights w;
-  const size_t row_bytes = ByteSize(dtype, cols);
-  w.storage.resize(rows * row_bytes);
-  for (size_t r = 0; r < rows; ++r) {
-    const float scale = 0.05f + 0.1f * static_cast<float>(r % 7);
-    const std::vector<float> values = RandomFloats(cols, rng, -scale, scale);
-    quant::QuantizeRow(dtype, values.data(), w.storage.data() + r * row_bytes, cols);
-  }
-  w.matrix = {
-      .dtype = dtype, .data = w.storage.data(), .rows = rows, .cols = cols, .row_bytes = row_bytes};
-  return w;
-}
-
 class QuantInt8Test : public PerTarget {};
 HWY_TARGET_INSTANTIATE_TEST_SUITE_P(QuantInt8Test);
 

@@ -22,21 +22,6 @@ namespace {
 constexpr DType kTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0,
                             DType::kQ5_1, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
-OwnedWeights QuantizedWeights(DType dtype, size_t rows, size_t cols, std::mt19937& rng) {
-  OwnedWeights w;
-  const size_t row_bytes = ByteSize(dtype, cols);
-  w.storage.resize(rows * row_bytes);
-  for (size_t r = 0; r < rows; ++r) {
-    // Rows of different magnitudes, so scales differ from block to block and row to row.
-    const float scale = 0.05f + 0.1f * static_cast<float>(r % 7);
-    std::vector<float> values = RandomFloats(cols, rng, -scale, scale);
-    quant::QuantizeRow(dtype, values.data(), w.storage.data() + r * row_bytes, cols);
-  }
-  w.matrix = {
-      .dtype = dtype, .data = w.storage.data(), .rows = rows, .cols = cols, .row_bytes = row_bytes};
-  return w;
-}
-
 // Bound on |computed - exact| for one output: float32 rounding of any summation order of
 // the products, of the per-block scale multiplications, and of Q4_K's separately summed
 // minimums (whose terms can exceed the dequantized weights, hence the max-|w| term).

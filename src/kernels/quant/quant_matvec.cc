@@ -509,87 +509,71 @@ HWY_INLINE uint64_t FourHalves(const uint8_t* const* w, size_t offset) {
          uint64_t{LoadU16(w[2] + offset)} << 32 | uint64_t{LoadU16(w[3] + offset)} << 48;
 }
 
-void Int8RowsQ4_0(const std::byte* data, size_t row_bytes, size_t cols,
-                  const quant::Int8Activations& act, float* y, size_t row_begin, size_t row_end) {
+// Rows w[0 .. kRows) of a group into y[0 .. kRows): kRows is 4, or 1 for the rows left over,
+// with w[] holding that row four times (the lanes of the other three are computed and
+// unused), so a row gets the same operations in either case.
+template <int kRows>
+HWY_INLINE void Int8GroupQ4_0(const uint8_t* const w[4], size_t blocks, size_t prefetch_distance,
+                              const quant::Int8Activations& act, const float* HWY_RESTRICT half,
+                              float* y) {
   constexpr size_t kBytes = sizeof(quant::BlockQ4_0);
-  const size_t blocks = cols / 32, pairs = blocks / 2;
-  const float* HWY_RESTRICT half = HalfToFloatTable();
+  const size_t pairs = blocks / 2;
   const __m256i low4 = _mm256_set1_epi8(15);
   const __m256i ones = _mm256_set1_epi16(1);
-  const auto row_ptr = [&](size_t r) {
-    return reinterpret_cast<const uint8_t*>(data + r * row_bytes);
-  };
-  const size_t prefetch_distance = 4 * row_bytes;
-  size_t r = row_begin;
-  for (; r + 4 <= row_end; r += 4) {
-    const uint8_t* w[4] = {row_ptr(r), row_ptr(r + 1), row_ptr(r + 2), row_ptr(r + 3)};
-    __m256 acc[4] = {};
-    __m256 offset = _mm256_setzero_ps();  // lanes i and i + 4: row i
-    for (size_t p = 0; p < pairs; ++p) {
-      const size_t off = 2 * p * kBytes;
-      const __m256 dw =
-          _mm256_cvtph_ps(_mm_set_epi64x(static_cast<int64_t>(FourHalves(w, off + kBytes)),
-                                         static_cast<int64_t>(FourHalves(w, off))));
-      const __m256 scale = _mm256_mul_ps(dw, _mm256_loadu_ps(act.d4 + 8 * p));
-      offset = _mm256_fmadd_ps(dw, _mm256_loadu_ps(act.dsum4 + 8 * p), offset);
-      const __m256i qa = Load256(act.q_pairs + 64 * p);
-      const __m256i qb = Load256(act.q_pairs + 64 * p + 32);
+  __m256 acc[kRows] = {};
+  __m256 offset = _mm256_setzero_ps();  // lanes i and i + 4: row i
+  for (size_t p = 0; p < pairs; ++p) {
+    const size_t off = 2 * p * kBytes;
+    const __m256 dw =
+        _mm256_cvtph_ps(_mm_set_epi64x(static_cast<int64_t>(FourHalves(w, off + kBytes)),
+                                       static_cast<int64_t>(FourHalves(w, off))));
+    const __m256 scale = _mm256_mul_ps(dw, _mm256_loadu_ps(act.d4 + 8 * p));
+    offset = _mm256_fmadd_ps(dw, _mm256_loadu_ps(act.dsum4 + 8 * p), offset);
+    const __m256i qa = Load256(act.q_pairs + 64 * p);
+    const __m256i qb = Load256(act.q_pairs + 64 * p + 32);
 #pragma GCC unroll 4
-      for (int i = 0; i < 4; ++i) {
-        // The next group's rows, at the same offset: rows are short (1152 bytes at 2048
-        // columns), too short for the hardware prefetchers to ramp up on each of them.
-        _mm_prefetch(reinterpret_cast<const char*>(w[i] + prefetch_distance + off), _MM_HINT_T0);
-        const __m256i v = _mm256_inserti128_si256(
-            _mm256_castsi128_si256(
-                _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i] + off + 2))),
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i] + off + kBytes + 2)), 1);
-        const __m256i lo = _mm256_and_si256(v, low4);
-        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-        const __m256i p16 =
-            _mm256_add_epi16(_mm256_maddubs_epi16(lo, qa), _mm256_maddubs_epi16(hi, qb));
-        const __m256 s = _mm256_permutevar8x32_ps(
-            scale, _mm256_setr_epi32(i, i, i, i, i + 4, i + 4, i + 4, i + 4));
-        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)), s, acc[i]);
-      }
-    }
-    alignas(32) float offsets[8];
-    _mm256_store_ps(offsets, offset);
-    for (int i = 0; i < 4; ++i) {
-      Int8Q4_0::Acc tail{acc[i], offsets[i] + offsets[i + 4]};
-      for (size_t b = 2 * pairs; b < blocks; ++b)
-        Int8Q4_0::Dot(w[i] + b * kBytes, act, b, tail, half);
-      y[r + i] = Int8Q4_0::Finish(tail);
-    }
-  }
-  // Fewer than four rows left: one row at a time, the same operations per row.
-  for (; r < row_end; ++r) {
-    const uint8_t* w[4] = {row_ptr(r), row_ptr(r), row_ptr(r), row_ptr(r)};
-    __m256 acc = _mm256_setzero_ps();
-    __m256 offset = _mm256_setzero_ps();
-    for (size_t p = 0; p < pairs; ++p) {
-      const size_t off = 2 * p * kBytes;
-      const __m256 dw =
-          _mm256_cvtph_ps(_mm_set_epi64x(static_cast<int64_t>(FourHalves(w, off + kBytes)),
-                                         static_cast<int64_t>(FourHalves(w, off))));
-      const __m256 scale = _mm256_mul_ps(dw, _mm256_loadu_ps(act.d4 + 8 * p));
-      offset = _mm256_fmadd_ps(dw, _mm256_loadu_ps(act.dsum4 + 8 * p), offset);
+    for (int i = 0; i < kRows; ++i) {
+      // The next group's rows, at the same offset: rows are short (1152 bytes at 2048
+      // columns), too short for the hardware prefetchers to ramp up on each of them.
+      _mm_prefetch(reinterpret_cast<const char*>(w[i] + prefetch_distance + off), _MM_HINT_T0);
       const __m256i v = _mm256_inserti128_si256(
-          _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[0] + off + 2))),
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[0] + off + kBytes + 2)), 1);
+          _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i] + off + 2))),
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i] + off + kBytes + 2)), 1);
       const __m256i lo = _mm256_and_si256(v, low4);
       const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
       const __m256i p16 =
-          _mm256_add_epi16(_mm256_maddubs_epi16(lo, Load256(act.q_pairs + 64 * p)),
-                           _mm256_maddubs_epi16(hi, Load256(act.q_pairs + 64 * p + 32)));
-      const __m256 s = _mm256_permutevar8x32_ps(scale, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4));
-      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)), s, acc);
+          _mm256_add_epi16(_mm256_maddubs_epi16(lo, qa), _mm256_maddubs_epi16(hi, qb));
+      const __m256 s = _mm256_permutevar8x32_ps(
+          scale, _mm256_setr_epi32(i, i, i, i, i + 4, i + 4, i + 4, i + 4));
+      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)), s, acc[i]);
     }
-    alignas(32) float offsets[8];
-    _mm256_store_ps(offsets, offset);
-    Int8Q4_0::Acc tail{acc, offsets[0] + offsets[4]};
-    for (size_t b = 2 * pairs; b < blocks; ++b)
-      Int8Q4_0::Dot(w[0] + b * kBytes, act, b, tail, half);
-    y[r] = Int8Q4_0::Finish(tail);
+  }
+  alignas(32) float offsets[8];
+  _mm256_store_ps(offsets, offset);
+  for (int i = 0; i < kRows; ++i) {
+    Int8Q4_0::Acc tail{acc[i], offsets[i] + offsets[i + 4]};
+    for (size_t b = 2 * pairs; b < blocks; ++b) {
+      Int8Q4_0::Dot(w[i] + b * kBytes, act, b, tail, half);
+    }
+    y[i] = Int8Q4_0::Finish(tail);
+  }
+}
+
+void Int8RowsQ4_0(const std::byte* data, size_t row_bytes, size_t cols,
+                  const quant::Int8Activations& act, float* y, size_t row_begin, size_t row_end) {
+  const size_t blocks = cols / 32;
+  const float* HWY_RESTRICT half = HalfToFloatTable();
+  const auto row_ptr = [&](size_t r) {
+    return reinterpret_cast<const uint8_t*>(data + r * row_bytes);
+  };
+  size_t r = row_begin;
+  for (; r + 4 <= row_end; r += 4) {
+    const uint8_t* w[4] = {row_ptr(r), row_ptr(r + 1), row_ptr(r + 2), row_ptr(r + 3)};
+    Int8GroupQ4_0<4>(w, blocks, 4 * row_bytes, act, half, y + r);
+  }
+  for (; r < row_end; ++r) {
+    const uint8_t* w[4] = {row_ptr(r), row_ptr(r), row_ptr(r), row_ptr(r)};
+    Int8GroupQ4_0<1>(w, blocks, row_bytes, act, half, y + r);
   }
 }
 
