@@ -103,7 +103,7 @@ using TokenCallback = std::function<bool(int32_t id, std::string_view text)>;
 
 struct SessionOptions {
   size_t context = 0;          // KV cache positions; 0: the model's maximum (8192)
-  size_t prefill_chunk = 256;  // tokens per batched forward call
+  size_t prefill_chunk = 512;  // tokens per batched forward call
 };
 
 // One conversation: its own KV cache and buffers. Sessions of one Model do not interfere;

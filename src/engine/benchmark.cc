@@ -15,13 +15,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Tokens per batched forward call of the prompt test. The activation buffers grow with the
-// chunk (gemma-2b: ~0.25 MB per token, mostly the two [tokens, 16384] feed-forward rows), and
-// a 512-token chunk put the Q4_0 model's peak RSS 100 MB over its file size; the products
-// run as fast on 256 tokens (1-thread MatMul 16384x2048, best of 4 s: 86.6-87.5 GFLOP/s at
-// 256 tokens, 85.6-88.9 at 512, 80 at 128, where the weight packing is shared by fewer
-// tokens).
-constexpr size_t kPrefillChunk = 256;
+// Tokens per batched forward call of the prompt test: llama-bench's default batch. Each
+// chunk converts (dequantizes, packs) every weight once, so fewer chunks do less of that work:
+// on Q4_0, one 512-token chunk prefilled 9% faster than two of 256. The activation buffers
+// grow with the chunk, but the feed-forward block runs in slices of the intermediate features
+// (ForwardScratch::ffn_slab), which keeps a 512-token chunk at ~30 MB on gemma-2b.
+constexpr size_t kPrefillChunk = 512;
 
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();

@@ -20,8 +20,9 @@ struct SessionOptions {
   // pages are touched only as positions are used, see KVCache).
   size_t context = 0;
   // Tokens per batched forward call during prefill: bounds the activation buffers
-  // (gemma-2b: about 0.25 MB per token, mostly the two [tokens, 16384] feed-forward rows).
-  size_t prefill_chunk = 256;
+  // (gemma-2b: about 60 KB per token, 30 MB for 512; see ForwardScratch). Larger chunks
+  // convert each weight fewer times per prompt.
+  size_t prefill_chunk = 512;
 };
 
 class Session {

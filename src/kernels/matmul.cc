@@ -89,8 +89,9 @@ void PackWeights(const std::byte* data, size_t row_bytes, size_t row0, size_t nc
 // matmul_blocking::ScratchFloats(tokens), aligned to the vector size.
 template <typename T>
 void MatMulRowsT(const std::byte* data, size_t row_bytes, size_t rows, size_t cols, const float* x,
-                 size_t tokens, float* y, size_t row_begin, size_t row_end, float* scratch) {
-  MatMulBlocked(rows, cols, x, tokens, y, row_begin, row_end, scratch,
+                 size_t tokens, float* y, size_t row_begin, size_t row_end, bool add_to_y,
+                 float* scratch) {
+  MatMulBlocked(rows, cols, x, tokens, y, row_begin, row_end, add_to_y, scratch,
                 [&](size_t row0, size_t nc, size_t k0, size_t kc, size_t nr, float* packed) {
                   PackWeights<T>(data, row_bytes, row0, nc, k0, kc, nr, packed);
                 });
@@ -98,20 +99,20 @@ void MatMulRowsT(const std::byte* data, size_t row_bytes, size_t rows, size_t co
 
 void MatMulRowsF32(const std::byte* data, size_t row_bytes, size_t rows, size_t cols,
                    const float* x, size_t tokens, float* y, size_t row_begin, size_t row_end,
-                   float* scratch) {
-  MatMulRowsT<float>(data, row_bytes, rows, cols, x, tokens, y, row_begin, row_end, scratch);
+                   bool add_to_y, float* scratch) {
+  MatMulRowsT<float>(data, row_bytes, rows, cols, x, tokens, y, row_begin, row_end, add_to_y, scratch);
 }
 void MatMulRowsBF16(const std::byte* data, size_t row_bytes, size_t rows, size_t cols,
                     const float* x, size_t tokens, float* y, size_t row_begin, size_t row_end,
-                    float* scratch) {
+                    bool add_to_y, float* scratch) {
   MatMulRowsT<hwy::bfloat16_t>(data, row_bytes, rows, cols, x, tokens, y, row_begin, row_end,
-                               scratch);
+                               add_to_y, scratch);
 }
 void MatMulRowsF16(const std::byte* data, size_t row_bytes, size_t rows, size_t cols,
                    const float* x, size_t tokens, float* y, size_t row_begin, size_t row_end,
-                   float* scratch) {
+                   bool add_to_y, float* scratch) {
   MatMulRowsT<hwy::float16_t>(data, row_bytes, rows, cols, x, tokens, y, row_begin, row_end,
-                              scratch);
+                              add_to_y, scratch);
 }
 
 }  // namespace
@@ -133,7 +134,7 @@ HWY_EXPORT(MatMulRowsF16);
 namespace {
 
 using MatMulRowsFn = void (*)(const std::byte*, size_t, size_t, size_t, const float*, size_t,
-                              float*, size_t, size_t, float*);
+                              float*, size_t, size_t, bool, float*);
 
 MatMulRowsFn PlainMatMulFn(DType dtype) {
   switch (dtype) {
@@ -152,6 +153,20 @@ MatMulRowsFn PlainMatMulFn(DType dtype) {
 // (NR <= 32) and whole cache lines of y for each token.
 constexpr size_t kRowAlign = 64;
 
+// The blocked product over the pool, rows split in kRowAlign multiples.
+void BlockedMatMul(const WeightMatrix& w, const float* x, size_t tokens, float* y, bool add_to_y,
+                   ThreadPool& pool) {
+  const MatMulRowsFn fn = PlainMatMulFn(w.dtype);
+  pool.ParallelForRef(w.rows, kRowAlign, [&](size_t begin, size_t end, int) {
+    if (fn) {
+      fn(w.data, w.row_bytes, w.rows, w.cols, x, tokens, y, begin, end, add_to_y,
+         matmul_blocking::ThreadScratch(tokens));
+    } else {
+      QuantMatMulRows(w, x, tokens, y, begin, end, add_to_y);
+    }
+  });
+}
+
 }  // namespace
 
 void MatMul(const WeightMatrix& w, const float* x, size_t tokens, float* y, ThreadPool& pool) {
@@ -165,15 +180,13 @@ void MatMul(const WeightMatrix& w, const float* x, size_t tokens, float* y, Thre
     std::fill(y, y + tokens * w.rows, 0.0f);
     return;
   }
-  const MatMulRowsFn fn = PlainMatMulFn(w.dtype);
-  pool.ParallelForRef(w.rows, kRowAlign, [&](size_t begin, size_t end, int) {
-    if (fn) {
-      fn(w.data, w.row_bytes, w.rows, w.cols, x, tokens, y, begin, end,
-         matmul_blocking::ThreadScratch(tokens));
-    } else {
-      QuantMatMulRows(w, x, tokens, y, begin, end);
-    }
-  });
+  BlockedMatMul(w, x, tokens, y, /*add_to_y=*/false, pool);
+}
+
+void MatMulAdd(const WeightMatrix& w, const float* x, size_t tokens, float* y, ThreadPool& pool) {
+  CheckWeightMatrix(w, "MatMulAdd");
+  if (tokens == 0 || w.rows == 0 || w.cols == 0) return;
+  BlockedMatMul(w, x, tokens, y, /*add_to_y=*/true, pool);
 }
 
 }  // namespace gemma

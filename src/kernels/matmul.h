@@ -18,6 +18,11 @@ void MatVec(const WeightMatrix& w, const float* x, float* y, ThreadPool& pool);
 // converts each weight once into a packed float32 panel and reuses it for every token.
 void MatMul(const WeightMatrix& w, const float* x, size_t tokens, float* y, ThreadPool& pool);
 
+// y[t * w.rows + r] += the same product, for any token count (one token too, through the
+// blocked kernel). For a product split along the shared dimension: the feed-forward block of
+// a prefill runs its down projection in column slices of W (ColumnRange).
+void MatMulAdd(const WeightMatrix& w, const float* x, size_t tokens, float* y, ThreadPool& pool);
+
 // Two products of the same x in one pass over the pool (e.g. the gate and up projections
 // of the feed-forward block): y0 = W0 x, y1 = W1 x. W0 and W1 must have equal cols.
 void MatVecPair(const WeightMatrix& w0, const WeightMatrix& w1, const float* x, float* y0,

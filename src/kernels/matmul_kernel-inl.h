@@ -232,13 +232,14 @@ HWY_INLINE void MicroKernel(DF df, const float* HWY_RESTRICT a, const float* HWY
   store(c50, c51, c + 5 * ldc);
 }
 
-// y[t * rows + r] for r in [row_begin, row_end), all tokens; x: [tokens, cols].
+// y[t * rows + r] for r in [row_begin, row_end), all tokens; x: [tokens, cols]. Overwrites
+// y, or adds the product to it when add_to_y (a product split along the shared dimension).
 // pack_weights(row0, nc, k0, kc, nr, packed) fills packed[(s * kc + k) * nr + i] with
 // W[row0 + s * nr + i, k0 + k] as float32, zero past the last of the nc rows.
 // scratch: ScratchFloats(tokens), aligned to the vector size.
 template <class PackWeights>
 HWY_INLINE void MatMulBlocked(size_t rows, size_t cols, const float* x, size_t tokens, float* y,
-                              size_t row_begin, size_t row_end, float* scratch,
+                              size_t row_begin, size_t row_end, bool add_to_y, float* scratch,
                               const PackWeights& pack_weights) {
   const hn::ScalableTag<float> df;
   const size_t nr = 2 * hn::Lanes(df);
@@ -268,7 +269,13 @@ HWY_INLINE void MatMulBlocked(size_t rows, size_t cols, const float* x, size_t t
       }
     }
     for (size_t t = 0; t < tokens; ++t) {
-      std::copy_n(c_block + t * kLdc, nc, y + t * rows + jc);
+      const float* HWY_RESTRICT from = c_block + t * kLdc;
+      float* HWY_RESTRICT to = y + t * rows + jc;
+      if (add_to_y) {
+        for (size_t j = 0; j < nc; ++j) to[j] += from[j];
+      } else {
+        std::copy_n(from, nc, to);
+      }
     }
   }
 }

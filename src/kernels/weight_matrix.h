@@ -32,6 +32,14 @@ struct WeightMatrix {
   const std::byte* row(size_t r) const { return data + r * row_bytes; }
 };
 
+// Rows [begin, begin + count) of w, as a view of the same bytes (no copy).
+WeightMatrix RowRange(const WeightMatrix& w, size_t begin, size_t count);
+
+// Columns [begin, begin + count) of every row of w, as a view with w's row stride. For
+// block-quantized dtypes both ends must fall on block boundaries (a block's values share
+// one scale); Error(kInvalidArgument) otherwise, and for a range outside w.
+WeightMatrix ColumnRange(const WeightMatrix& w, size_t begin, size_t count);
+
 // Converts row `r` to float32 (cols values). Works for every dtype.
 void DequantizeRow(const WeightMatrix& w, size_t r, float* out);
 

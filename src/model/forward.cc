@@ -10,8 +10,9 @@
 
 namespace gemma {
 
-ForwardScratch::ForwardScratch(const ModelConfig& c, size_t max_tokens)
+ForwardScratch::ForwardScratch(const ModelConfig& c, size_t max_tokens, size_t ffn_slab)
     : max_tokens(max_tokens),
+      ffn_slab(std::min<size_t>(ffn_slab, c.intermediate_size)),
       residual(max_tokens * c.hidden_size),
       normed(max_tokens * c.hidden_size),
       q(max_tokens * c.q_dim()),
@@ -19,9 +20,10 @@ ForwardScratch::ForwardScratch(const ModelConfig& c, size_t max_tokens)
       v(max_tokens * c.kv_dim()),
       attention(max_tokens * c.q_dim()),
       projected(max_tokens * c.hidden_size),
-      gate(max_tokens * c.intermediate_size),
-      up(max_tokens * c.intermediate_size) {
+      gate(std::max<size_t>(max_tokens * this->ffn_slab, c.intermediate_size)),
+      up(gate.size()) {
   if (max_tokens == 0) Fail(ErrorCode::kInvalidArgument, "ForwardScratch for 0 tokens");
+  if (ffn_slab == 0) Fail(ErrorCode::kInvalidArgument, "ForwardScratch: ffn_slab of 0 features");
 }
 
 namespace {
@@ -65,6 +67,15 @@ void CheckRequest(const ModelWeights& weights, const ForwardRequest& request, co
   if (tokens > scratch.max_tokens) {
     Fail(ErrorCode::kInvalidArgument, "Forward: ", tokens,
          " tokens in one call, but the scratch holds ", scratch.max_tokens);
+  }
+  if (!weights.layers.empty()) {
+    const DType down = weights.layers[0].down.dtype;
+    if (scratch.ffn_slab % Traits(down).block_elements != 0 &&
+        scratch.ffn_slab != static_cast<size_t>(c.intermediate_size)) {
+      Fail(ErrorCode::kInvalidArgument, "Forward: feed-forward slices of ", scratch.ffn_slab,
+           " features would split the ", Traits(down).block_elements, "-value blocks of ",
+           DTypeName(down), " down_proj weights");
+    }
   }
   if (cache.layers() != static_cast<size_t>(c.num_hidden_layers) ||
       cache.kv_heads() != static_cast<size_t>(c.num_key_value_heads) ||
@@ -167,13 +178,29 @@ void DecoderLayer(const ModelWeights& weights, size_t layer, const ForwardReques
   ForEachToken(tokens, pool, [&](size_t t) {
     RMSNorm(&s.residual[t * hidden], w.ffn_norm_scale.data(), hidden, eps, &s.normed[t * hidden]);
   });
-  Linear(w.gate, s.normed.data(), tokens, s.gate.data(), pool);  // [tokens, I]
-  Linear(w.up, s.normed.data(), tokens, s.up.data(), pool);      // [tokens, I]
   // GeGLU with the tanh GELU: Gemma 1 configs may say "gelu", the models use the tanh form.
-  ForEachToken(tokens, pool, [&](size_t t) {
-    GeluTanhMul(&s.gate[t * ffn], &s.up[t * ffn], ffn, &s.gate[t * ffn]);
-  });
-  Linear(w.down, s.gate.data(), tokens, s.projected.data(), pool);  // [tokens, H]
+  if (tokens == 1) {
+    MatVecPair(w.gate, w.up, s.normed.data(), s.gate.data(), s.up.data(), pool);  // [I] each
+    GeluTanhMul(s.gate.data(), s.up.data(), ffn, s.gate.data());
+    MatVec(w.down, s.gate.data(), s.projected.data(), pool);  // [H]
+  } else {
+    // In slices of the intermediate features (see ForwardScratch): the slice's gate and up
+    // rows, then down's matching columns, summed into `projected`.
+    for (size_t begin = 0; begin < ffn; begin += s.ffn_slab) {
+      const size_t width = std::min(s.ffn_slab, ffn - begin);
+      MatMul(RowRange(w.gate, begin, width), s.normed.data(), tokens, s.gate.data(), pool);
+      MatMul(RowRange(w.up, begin, width), s.normed.data(), tokens, s.up.data(), pool);
+      ForEachToken(tokens, pool, [&](size_t t) {
+        GeluTanhMul(&s.gate[t * width], &s.up[t * width], width, &s.gate[t * width]);
+      });
+      const WeightMatrix down = ColumnRange(w.down, begin, width);
+      if (begin == 0) {
+        MatMul(down, s.gate.data(), tokens, s.projected.data(), pool);  // [tokens, H]
+      } else {
+        MatMulAdd(down, s.gate.data(), tokens, s.projected.data(), pool);
+      }
+    }
+  }
   ForEachToken(tokens, pool, [&](size_t t) {
     AddInPlace(&s.residual[t * hidden], &s.projected[t * hidden], hidden);
   });

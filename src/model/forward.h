@@ -21,10 +21,21 @@ namespace gemma {
 // Activation buffers for up to `max_tokens` tokens per Forward call, allocated once per
 // session so that decoding allocates nothing per token. Longer prompts are split into
 // chunks of max_tokens by the caller (the engine's Session does this).
+//
+// A prefill computes the feed-forward block in slices of `ffn_slab` intermediate features
+// (gate and up rows, GELU, then the matching columns of down added into the output), so the
+// gate/up buffers hold [max_tokens, ffn_slab] rather than [max_tokens, I]: on gemma-2b
+// (I = 16384) a 512-token chunk needs 8 MB for them instead of 64 MB, which is what lets a
+// prompt run in 512-token chunks (each chunk converts every weight once) within the memory
+// bound of the quantized files. ffn_slab must be a multiple of the down projection's block
+// size (256 covers every llama.cpp type); the default is a multiple of 256.
 struct ForwardScratch {
-  ForwardScratch(const ModelConfig& config, size_t max_tokens);
+  static constexpr size_t kDefaultFfnSlab = 2048;
+  ForwardScratch(const ModelConfig& config, size_t max_tokens,
+                 size_t ffn_slab = kDefaultFfnSlab);
 
   size_t max_tokens;
+  size_t ffn_slab;  // intermediate features per slice, <= I
   std::vector<float> residual;   // [max_tokens, H]: the residual stream x
   std::vector<float> normed;     // [max_tokens, H]: RMSNorm(x), the input of a block
   std::vector<float> q;          // [max_tokens, Q]: queries, rotated
@@ -32,8 +43,10 @@ struct ForwardScratch {
   std::vector<float> v;          // [max_tokens, K]: new values, before the cache
   std::vector<float> attention;  // [max_tokens, Q]: head outputs, head-major
   std::vector<float> projected;  // [max_tokens, H]: o_proj or down_proj output
-  std::vector<float> gate;       // [max_tokens, I]: gate_proj, then gelu(gate) * up
-  std::vector<float> up;         // [max_tokens, I]: up_proj
+  // gate_proj, then gelu(gate) * up; and up_proj. [max_tokens, ffn_slab] for a prefill's
+  // slices, and at least [I] for decode, which takes the whole width at once.
+  std::vector<float> gate;
+  std::vector<float> up;
 };
 
 // Sees the residual stream at named points: "embedding_scaled", "layer_0" ..

@@ -75,12 +75,14 @@ std::vector<int32_t> PromptIds() {
   return LoadJson(kDir + "reference_logits.json")["prompt_ids"].get<std::vector<int32_t>>();
 }
 
-// All positions in one Forward call (prefill), or one token per call (decode).
-Matrix RunModel(const ModelWeights& weights, const std::vector<int32_t>& ids, bool one_by_one) {
+// All positions in one Forward call (prefill), or one token per call (decode). A prefill
+// computes the feed-forward block in slices of ffn_slab intermediate features.
+Matrix RunModel(const ModelWeights& weights, const std::vector<int32_t>& ids, bool one_by_one,
+                size_t ffn_slab = ForwardScratch::kDefaultFfnSlab) {
   ThreadPool pool(2);
   const size_t vocab = static_cast<size_t>(weights.config.vocab_size);
   KVCache cache(weights.config, ids.size());
-  ForwardScratch scratch(weights.config, ids.size());
+  ForwardScratch scratch(weights.config, ids.size(), ffn_slab);
   Matrix out;
   if (!one_by_one) {
     std::vector<size_t> positions(ids.size());
@@ -223,6 +225,24 @@ struct LogitsCase {
   QuantDot dot;
 };
 
+// Feed-forward slices must not split the down projection's quantization blocks (256
+// values in a K-quant file): a clear error before anything is computed, not wrong logits.
+TEST(GgufLogits, FeedForwardSlicesThatSplitBlocksAreRefused) {
+  const ModelWeights weights = LoadModelWeights(kDir + "model-q4_k_m.gguf");
+  ASSERT_EQ(Traits(weights.layers[0].down.dtype).block_elements, 256u);
+  ThreadPool pool(1);
+  KVCache cache(weights.config, 4);
+  ForwardScratch scratch(weights.config, 4, /*ffn_slab=*/128);
+  const std::vector<int32_t> ids = {2, 10, 11};
+  try {
+    Forward(weights, {.tokens = ids, .first_position = 0}, cache, scratch, pool);
+    FAIL() << "128-feature slices of Q4_K blocks accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("blocks"), std::string::npos) << e.what();
+  }
+}
+
 class GgufLogitsPerFile : public ::testing::TestWithParam<LogitsCase> {};
 
 // Float32 activations (QuantDot::kFloat32): within 1e-4 of the exact logits of the file's
@@ -241,16 +261,26 @@ TEST_P(GgufLogitsPerFile, MatchExactAndLlamaCppLogits) {
   const bool integer = dot == QuantDot::kInt8 && name != "model-f32.gguf" &&
                        HasInt8MatVec(weights.layers[0].q.dtype);
 
-  for (bool one_by_one : {false, true}) {
-    SCOPED_TRACE(one_by_one ? "decode, one token per call" : "prefill, one call");
-    const Matrix ours = RunModel(weights, ids, one_by_one);
+  // The file's intermediate size is 1024: 256-feature slices make four down_proj column
+  // slices, whole blocks of every type.
+  struct Mode {
+    const char* name;
+    bool one_by_one;
+    size_t ffn_slab;
+  };
+  for (const Mode mode : {Mode{"prefill", false, ForwardScratch::kDefaultFfnSlab},
+                          Mode{"prefill in feed-forward slices of 256", false, 256},
+                          Mode{"decode", true, ForwardScratch::kDefaultFfnSlab}}) {
+    SCOPED_TRACE(mode.name);
+    const bool one_by_one = mode.one_by_one;
+    const Matrix ours = RunModel(weights, ids, one_by_one, mode.ffn_slab);
     const double vs_exact = Rel(ours, exact);
     const double vs_llamacpp = Rel(ours, theirs);
     const double llamacpp_vs_exact = Rel(theirs, exact);
     std::printf(
-        "%-18s %-5s %-8s rel vs exact %.3g (top-1 %d/16), vs llama.cpp %.3g (top-1 %d/16); "
+        "%-18s %-5s %s: rel vs exact %.3g (top-1 %d/16), vs llama.cpp %.3g (top-1 %d/16); "
         "llama.cpp vs exact %.3g (top-1 %d/16)\n",
-        name.c_str(), dot == QuantDot::kInt8 ? "int8" : "f32", one_by_one ? "decode" : "prefill",
+        name.c_str(), dot == QuantDot::kInt8 ? "int8" : "f32", mode.name,
         vs_exact, AgreeingArgmax(ours, exact), vs_llamacpp, AgreeingArgmax(ours, theirs),
         llamacpp_vs_exact, AgreeingArgmax(theirs, exact));
     EXPECT_LE(vs_exact, 1.5 * llamacpp_vs_exact);

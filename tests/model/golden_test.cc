@@ -120,6 +120,29 @@ TEST_P(GoldenTest, OnePassPrefillMatchesLogitsHiddenStatesAndTop5) {
   ExpectHiddenStatesMatch(g, recorder);
 }
 
+// The feed-forward block in slices of 96 intermediate features (the checkpoints have 256
+// or 384: the last slice of 256 is partial), as a long prefill runs it on gemma-2b.
+TEST_P(GoldenTest, PrefillInFeedForwardSlicesMatchesLogits) {
+  const GoldenCase& g = golden_;
+  const size_t n = g.prompt_ids.size();
+  KVCache cache(weights_.config, n);
+  ForwardScratch scratch(weights_.config, n, /*ffn_slab=*/96);
+  ASSERT_LT(scratch.ffn_slab, static_cast<size_t>(weights_.config.intermediate_size));
+  std::vector<float> logits(g.logits_positions.size() * vocab());
+  Forward(weights_,
+          {.tokens = g.prompt_ids,
+           .first_position = 0,
+           .logits_for = g.logits_positions,
+           .logits = logits},
+          cache, scratch, pool_);
+  for (size_t i = 0; i < g.logits_positions.size(); ++i) {
+    const std::span<const float> row(&logits[i * vocab()], vocab());
+    ExpectLogitsRowMatches(g, row, g.logits[i],
+                           StrCat("logits at position ", g.logits_positions[i]));
+    EXPECT_EQ(TopIds(row, 5), g.top5_ids[i]) << "top-5 at position " << g.logits_positions[i];
+  }
+}
+
 TEST_P(GoldenTest, TokenByTokenDecodeMatchesLogitsAndHiddenStates) {
   const GoldenCase& g = golden_;
   const size_t n = g.prompt_ids.size();

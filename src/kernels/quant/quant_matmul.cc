@@ -63,11 +63,11 @@ void PackQuantWeights(const WeightMatrix& w, size_t row0, size_t nc, size_t k0, 
   }
 }
 
-// y[t * w.rows + r] for r in [row_begin, row_end), all tokens. scratch:
-// matmul_blocking::ScratchFloats(tokens), aligned to the vector size.
+// y[t * w.rows + r] for r in [row_begin, row_end), all tokens (overwritten, or added to
+// when add_to_y). scratch: matmul_blocking::ScratchFloats(tokens), aligned to the vector size.
 void MatMulRowsQuant(const WeightMatrix& w, const float* x, size_t tokens, float* y,
-                     size_t row_begin, size_t row_end, float* scratch) {
-  MatMulBlocked(w.rows, w.cols, x, tokens, y, row_begin, row_end, scratch,
+                     size_t row_begin, size_t row_end, bool add_to_y, float* scratch) {
+  MatMulBlocked(w.rows, w.cols, x, tokens, y, row_begin, row_end, add_to_y, scratch,
                 [&](size_t row0, size_t nc, size_t k0, size_t kc, size_t nr, float* packed) {
                   PackQuantWeights(w, row0, nc, k0, kc, nr, packed);
                 });
@@ -87,15 +87,16 @@ namespace gemma {
 HWY_EXPORT(MatMulRowsQuant);
 
 void QuantMatMulRows(const WeightMatrix& w, const float* x, size_t tokens, float* y,
-                     size_t row_begin, size_t row_end) {
+                     size_t row_begin, size_t row_end, bool add_to_y) {
   if (row_begin >= row_end || tokens == 0) return;
   if (w.cols == 0) {
+    if (add_to_y) return;
     for (size_t t = 0; t < tokens; ++t)
       std::fill(y + t * w.rows + row_begin, y + t * w.rows + row_end, 0.0f);
     return;
   }
   HWY_DYNAMIC_DISPATCH(MatMulRowsQuant)
-  (w, x, tokens, y, row_begin, row_end, matmul_blocking::ThreadScratch(tokens));
+  (w, x, tokens, y, row_begin, row_end, add_to_y, matmul_blocking::ThreadScratch(tokens));
 }
 
 }  // namespace gemma
