@@ -100,7 +100,8 @@ void MatMulRowsT(const std::byte* data, size_t row_bytes, size_t rows, size_t co
 void MatMulRowsF32(const std::byte* data, size_t row_bytes, size_t rows, size_t cols,
                    const float* x, size_t tokens, float* y, size_t row_begin, size_t row_end,
                    bool add_to_y, float* scratch) {
-  MatMulRowsT<float>(data, row_bytes, rows, cols, x, tokens, y, row_begin, row_end, add_to_y, scratch);
+  MatMulRowsT<float>(data, row_bytes, rows, cols, x, tokens, y, row_begin, row_end, add_to_y,
+                     scratch);
 }
 void MatMulRowsBF16(const std::byte* data, size_t row_bytes, size_t rows, size_t cols,
                     const float* x, size_t tokens, float* y, size_t row_begin, size_t row_end,

@@ -117,10 +117,22 @@ float EmbeddingNormalizer(const ModelConfig& c) {
   return static_cast<float>(std::sqrt(static_cast<double>(c.hidden_size)));
 }
 
-// One Gemma 1 decoder layer over `tokens` rows of the residual stream x ([tokens, H]),
-// following the reference's GemmaDecoderLayer.
+// Which rows of the residual stream a layer carries to its output. Every layer but the last
+// must carry all of them: the next layer's keys and values depend on every row. The last
+// layer's output only feeds the logits, so there it computes its keys and values (the cache
+// needs them) for every row, and everything else only for the rows whose logits are wanted:
+// a 512-token prompt that wants the last token's logits skips 1/L of the prefill work. With
+// an observer, which sees every row, every row is computed.
+struct RowsOut {
+  bool all = true;
+  std::span<const size_t> kept;  // ascending token indices, when !all
+};
+
+// One Gemma 1 decoder layer over the rows of the residual stream x ([tokens, H]), following
+// the reference's GemmaDecoderLayer. Afterwards x holds rows_out's rows first (all of them,
+// or kept[i] at row i).
 void DecoderLayer(const ModelWeights& weights, size_t layer, const ForwardRequest& request,
-                  KVCache& cache, ForwardScratch& s, ThreadPool& pool) {
+                  RowsOut rows_out, KVCache& cache, ForwardScratch& s, ThreadPool& pool) {
   const ModelConfig& c = weights.config;
   const LayerWeights& w = weights.layers[layer];
   const size_t tokens = request.tokens.size();
@@ -138,19 +150,17 @@ void DecoderLayer(const ModelWeights& weights, size_t layer, const ForwardReques
   ForEachToken(tokens, pool, [&](size_t t) {
     RMSNorm(&s.residual[t * hidden], w.attn_norm_scale.data(), hidden, eps, &s.normed[t * hidden]);
   });
-  Linear(w.q, s.normed.data(), tokens, s.q.data(), pool);  // [tokens, heads * head_dim]
   Linear(w.k, s.normed.data(), tokens, s.k.data(), pool);  // [tokens, kv_heads * head_dim]
   Linear(w.v, s.normed.data(), tokens, s.v.data(), pool);  // [tokens, kv_heads * head_dim]
 
-  // RoPE on q and k with the rotate-half pairing (dimension i turns with i + head_dim/2,
-  // not with i + 1); Hugging Face Gemma checkpoints are stored in that order. The cache
-  // holds the keys after rotation, so cached keys are never rotated again.
+  // RoPE with the rotate-half pairing (dimension i turns with i + head_dim/2, not with
+  // i + 1); Hugging Face Gemma checkpoints are stored in that order. The cache holds the
+  // keys after rotation, so cached keys are never rotated again.
   const float theta = static_cast<float>(c.rope_theta);
   float* layer_keys = cache.keys(layer);
   float* layer_values = cache.values(layer);
   ForEachToken(tokens, pool, [&](size_t t) {
     const size_t position = request.first_position + t;
-    RoPE(&s.q[t * q_dim], heads, head_dim, position, theta);
     RoPE(&s.k[t * kv_dim], kv_heads, head_dim, position, theta);
     for (size_t g = 0; g < kv_heads; ++g) {
       std::copy_n(&s.k[t * kv_dim + g * head_dim], head_dim,
@@ -160,26 +170,54 @@ void DecoderLayer(const ModelWeights& weights, size_t layer, const ForwardReques
     }
   });
 
+  // From here on only the rows carried out: kept[i] moves to row i (kept[i] >= i, so in
+  // ascending order no row is overwritten before it is moved).
+  size_t rows = tokens;
+  if (!rows_out.all) {
+    rows = rows_out.kept.size();
+    for (size_t i = 0; i < rows; ++i) {
+      const size_t t = rows_out.kept[i];
+      if (t == i) continue;
+      std::copy_n(&s.residual[t * hidden], hidden, &s.residual[i * hidden]);
+      std::copy_n(&s.normed[t * hidden], hidden, &s.normed[i * hidden]);
+    }
+    if (rows == 0) return;
+  }
+  const auto position_of = [&](size_t row) {
+    return request.first_position + (rows_out.all ? row : rows_out.kept[row]);
+  };
+  Linear(w.q, s.normed.data(), rows, s.q.data(), pool);  // [rows, heads * head_dim]
+  ForEachToken(rows, pool,
+               [&](size_t r) { RoPE(&s.q[r * q_dim], heads, head_dim, position_of(r), theta); });
+
   // Query head j reads kv head j / (heads / kv_heads): all heads share one kv head on 2B
   // (multi-query), each has its own on 7B (multi-head). Scores are scaled by head_dim^-0.5,
   // and on 7B head_dim (256) is not hidden_size / heads (192).
   const AttentionShape shape{
       .heads = heads, .kv_heads = kv_heads, .head_dim = head_dim, .capacity = cache.capacity()};
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
-  CausalAttention(s.q.data(), tokens, request.first_position, layer_keys, layer_values, shape,
-                  scale, s.attention.data(), pool);
-  Linear(w.o, s.attention.data(), tokens, s.projected.data(), pool);  // [tokens, H]
-  ForEachToken(tokens, pool, [&](size_t t) {
+  const bool consecutive = position_of(rows - 1) - position_of(0) == rows - 1;
+  if (consecutive) {
+    CausalAttention(s.q.data(), rows, position_of(0), layer_keys, layer_values, shape, scale,
+                    s.attention.data(), pool);
+  } else {
+    for (size_t r = 0; r < rows; ++r) {
+      CausalAttention(&s.q[r * q_dim], 1, position_of(r), layer_keys, layer_values, shape, scale,
+                      &s.attention[r * q_dim], pool);
+    }
+  }
+  Linear(w.o, s.attention.data(), rows, s.projected.data(), pool);  // [rows, H]
+  ForEachToken(rows, pool, [&](size_t t) {
     AddInPlace(&s.residual[t * hidden], &s.projected[t * hidden], hidden);
   });
 
   // --- MLP block: x = x + down(gelu_tanh(gate(h)) * up(h)), h = post_attention_layernorm(x).
   // Despite its name, post_attention_layernorm is the norm in front of the MLP.
-  ForEachToken(tokens, pool, [&](size_t t) {
+  ForEachToken(rows, pool, [&](size_t t) {
     RMSNorm(&s.residual[t * hidden], w.ffn_norm_scale.data(), hidden, eps, &s.normed[t * hidden]);
   });
   // GeGLU with the tanh GELU: Gemma 1 configs may say "gelu", the models use the tanh form.
-  if (tokens == 1) {
+  if (rows == 1) {
     MatVecPair(w.gate, w.up, s.normed.data(), s.gate.data(), s.up.data(), pool);  // [I] each
     GeluTanhMul(s.gate.data(), s.up.data(), ffn, s.gate.data());
     MatVec(w.down, s.gate.data(), s.projected.data(), pool);  // [H]
@@ -188,20 +226,20 @@ void DecoderLayer(const ModelWeights& weights, size_t layer, const ForwardReques
     // rows, then down's matching columns, summed into `projected`.
     for (size_t begin = 0; begin < ffn; begin += s.ffn_slab) {
       const size_t width = std::min(s.ffn_slab, ffn - begin);
-      MatMul(RowRange(w.gate, begin, width), s.normed.data(), tokens, s.gate.data(), pool);
-      MatMul(RowRange(w.up, begin, width), s.normed.data(), tokens, s.up.data(), pool);
-      ForEachToken(tokens, pool, [&](size_t t) {
+      MatMul(RowRange(w.gate, begin, width), s.normed.data(), rows, s.gate.data(), pool);
+      MatMul(RowRange(w.up, begin, width), s.normed.data(), rows, s.up.data(), pool);
+      ForEachToken(rows, pool, [&](size_t t) {
         GeluTanhMul(&s.gate[t * width], &s.up[t * width], width, &s.gate[t * width]);
       });
       const WeightMatrix down = ColumnRange(w.down, begin, width);
       if (begin == 0) {
-        MatMul(down, s.gate.data(), tokens, s.projected.data(), pool);  // [tokens, H]
+        MatMul(down, s.gate.data(), rows, s.projected.data(), pool);  // [rows, H]
       } else {
-        MatMulAdd(down, s.gate.data(), tokens, s.projected.data(), pool);
+        MatMulAdd(down, s.gate.data(), rows, s.projected.data(), pool);
       }
     }
   }
-  ForEachToken(tokens, pool, [&](size_t t) {
+  ForEachToken(rows, pool, [&](size_t t) {
     AddInPlace(&s.residual[t * hidden], &s.projected[t * hidden], hidden);
   });
 }
@@ -224,29 +262,34 @@ void Forward(const ModelWeights& weights, const ForwardRequest& request, KVCache
   }
   Observe(request, "embedding_scaled", tokens, s.residual.data());
 
+  // An observer sees every row of every layer; otherwise the last layer carries only the
+  // rows whose logits are wanted (RowsOut), and they come out packed to the front.
+  const bool observed = request.observer != nullptr && *request.observer;
+  const RowsOut last_layer_rows{.all = observed, .kept = request.logits_for};
   for (size_t layer = 0; layer < weights.layers.size(); ++layer) {
-    DecoderLayer(weights, layer, request, cache, s, pool);
-    if (request.observer != nullptr) {
-      Observe(request, StrCat("layer_", layer), tokens, s.residual.data());
-    }
+    const bool last = layer + 1 == weights.layers.size();
+    DecoderLayer(weights, layer, request, last ? last_layer_rows : RowsOut{}, cache, s, pool);
+    if (observed) Observe(request, StrCat("layer_", layer), tokens, s.residual.data());
   }
 
-  // Final RMSNorm, again with (1 + w). Only rows that want logits need it, but the
-  // observer sees every row, and it costs H per token against vocab * H for the logits.
+  // Final RMSNorm, again with (1 + w): every row for an observer, else the packed rows.
   const float eps = static_cast<float>(c.rms_norm_eps);
-  for (size_t t = 0; t < tokens; ++t) {
+  const size_t normed_rows = observed ? tokens : request.logits_for.size();
+  for (size_t t = 0; t < normed_rows; ++t) {
     RMSNorm(&s.residual[t * hidden], weights.final_norm_scale.data(), hidden, eps,
             &s.normed[t * hidden]);
   }
-  Observe(request, "final_norm", tokens, s.normed.data());
+  if (observed) Observe(request, "final_norm", tokens, s.normed.data());
 
   // Logits = x E^T with the tied embedding, unscaled, no soft-capping (Gemma 1). The rows
   // that want logits are packed to the front of `normed` so one product serves them all.
   const size_t rows = request.logits_for.size();
   if (rows == 0) return;
-  for (size_t i = 0; i < rows; ++i) {
-    const size_t t = request.logits_for[i];
-    if (t != i) std::copy_n(&s.normed[t * hidden], hidden, &s.normed[i * hidden]);
+  if (observed) {
+    for (size_t i = 0; i < rows; ++i) {
+      const size_t t = request.logits_for[i];
+      if (t != i) std::copy_n(&s.normed[t * hidden], hidden, &s.normed[i * hidden]);
+    }
   }
   Linear(weights.embedding, s.normed.data(), rows, request.logits.data(), pool);
 }

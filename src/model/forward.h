@@ -31,11 +31,10 @@ namespace gemma {
 // size (256 covers every llama.cpp type); the default is a multiple of 256.
 struct ForwardScratch {
   static constexpr size_t kDefaultFfnSlab = 2048;
-  ForwardScratch(const ModelConfig& config, size_t max_tokens,
-                 size_t ffn_slab = kDefaultFfnSlab);
+  ForwardScratch(const ModelConfig& config, size_t max_tokens, size_t ffn_slab = kDefaultFfnSlab);
 
   size_t max_tokens;
-  size_t ffn_slab;  // intermediate features per slice, <= I
+  size_t ffn_slab;               // intermediate features per slice, <= I
   std::vector<float> residual;   // [max_tokens, H]: the residual stream x
   std::vector<float> normed;     // [max_tokens, H]: RMSNorm(x), the input of a block
   std::vector<float> q;          // [max_tokens, Q]: queries, rotated

@@ -141,7 +141,8 @@ TEST(MatMulAddTest, ColumnSlicesSumToTheWholeProduct) {
     }
     const std::vector<double> sums = AbsDotSums(w.matrix, x.data(), tokens);
     for (size_t i = 0; i < got.size(); ++i) {
-      ASSERT_LE(std::fabs(double(got[i]) - want[i]), Gamma(cols) * sums[i] + kEps * std::fabs(want[i]))
+      ASSERT_LE(std::fabs(double(got[i]) - want[i]),
+                Gamma(cols) * sums[i] + kEps * std::fabs(want[i]))
           << DTypeName(dtype) << " output " << i;
     }
   }

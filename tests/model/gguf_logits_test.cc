@@ -280,9 +280,9 @@ TEST_P(GgufLogitsPerFile, MatchExactAndLlamaCppLogits) {
     std::printf(
         "%-18s %-5s %s: rel vs exact %.3g (top-1 %d/16), vs llama.cpp %.3g (top-1 %d/16); "
         "llama.cpp vs exact %.3g (top-1 %d/16)\n",
-        name.c_str(), dot == QuantDot::kInt8 ? "int8" : "f32", mode.name,
-        vs_exact, AgreeingArgmax(ours, exact), vs_llamacpp, AgreeingArgmax(ours, theirs),
-        llamacpp_vs_exact, AgreeingArgmax(theirs, exact));
+        name.c_str(), dot == QuantDot::kInt8 ? "int8" : "f32", mode.name, vs_exact,
+        AgreeingArgmax(ours, exact), vs_llamacpp, AgreeingArgmax(ours, theirs), llamacpp_vs_exact,
+        AgreeingArgmax(theirs, exact));
     EXPECT_LE(vs_exact, 1.5 * llamacpp_vs_exact);
     if (integer && one_by_one) {
       // Rounding x to int8 moves the logits by about as much as llama.cpp's arithmetic

@@ -143,6 +143,51 @@ TEST_P(GoldenTest, PrefillInFeedForwardSlicesMatchesLogits) {
   }
 }
 
+// Without an observer the last layer computes only the rows whose logits are wanted
+// (forward.cc, RowsOut): the logits must be those of computing every row, for one row, for
+// the golden positions (on tiny-2b-long not consecutive) and for none (the cache only).
+TEST_P(GoldenTest, LastLayerOnlyForWantedRowsEqualsEveryRow) {
+  const GoldenCase& g = golden_;
+  const size_t n = g.prompt_ids.size();
+  const LayerObserver watch_everything = [](std::string_view, size_t, size_t, const float*) {};
+  const auto run = [&](std::span<const size_t> wanted, bool observed, KVCache& cache) {
+    ForwardScratch scratch(weights_.config, n);
+    std::vector<float> logits(wanted.size() * vocab());
+    Forward(weights_,
+            {.tokens = g.prompt_ids,
+             .first_position = 0,
+             .logits_for = wanted,
+             .logits = logits,
+             .observer = observed ? &watch_everything : nullptr},
+            cache, scratch, pool_);
+    return logits;
+  };
+  const size_t last[] = {n - 1};
+  for (std::span<const size_t> wanted :
+       {std::span<const size_t>(g.logits_positions), std::span<const size_t>(last)}) {
+    KVCache full_cache(weights_.config, n), trimmed_cache(weights_.config, n);
+    const std::vector<float> full = run(wanted, true, full_cache);
+    const std::vector<float> trimmed = run(wanted, false, trimmed_cache);
+    EXPECT_LE(MaxAbsDiff(trimmed, full), 1e-5f * g.max_abs_logit) << wanted.size() << " rows";
+  }
+  // No logits wanted: the keys and values of every layer still reach the cache, so a decode
+  // step afterwards sees the whole prompt.
+  KVCache cache(weights_.config, n);
+  std::vector<int32_t> prompt(g.prompt_ids.begin(), g.prompt_ids.end() - 1);
+  ForwardScratch scratch(weights_.config, n);
+  Forward(weights_, {.tokens = prompt, .first_position = 0}, cache, scratch, pool_);
+  std::vector<float> logits(vocab());
+  const size_t only[] = {0};
+  Forward(weights_,
+          {.tokens = std::span(g.prompt_ids).subspan(n - 1, 1),
+           .first_position = n - 1,
+           .logits_for = only,
+           .logits = logits},
+          cache, scratch, pool_);
+  KVCache reference_cache(weights_.config, n);
+  EXPECT_LE(MaxAbsDiff(logits, run(last, true, reference_cache)), 1e-5f * g.max_abs_logit);
+}
+
 TEST_P(GoldenTest, TokenByTokenDecodeMatchesLogitsAndHiddenStates) {
   const GoldenCase& g = golden_;
   const size_t n = g.prompt_ids.size();
