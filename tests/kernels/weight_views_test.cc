@@ -22,8 +22,10 @@ constexpr DType kEveryType[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType:
                                 DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
 OwnedWeights AnyWeights(DType dtype, size_t rows, size_t cols, std::mt19937& rng) {
+  // Plain rows padded by 3 values: a row stride that is not the row's size, with every value
+  // still aligned to its type (the loaders guarantee that much).
   return IsQuantized(dtype) ? QuantizedWeights(dtype, rows, cols, rng)
-                            : RandomWeights(dtype, rows, cols, rng, 0, 6);  // padded rows
+                            : RandomWeights(dtype, rows, cols, rng, 0, 3 * ByteSize(dtype, 1));
 }
 
 std::vector<float> Row(const WeightMatrix& w, size_t r) {
