@@ -10,29 +10,15 @@
 #include "kernel_test_util.h"
 #include "kernels/matmul.h"
 #include "kernels/quant/quant_matmul.h"
-#include "kernels/quant/quantize.h"
 
 namespace gemma::test {
 namespace {
-
-OwnedWeights Quantized(DType dtype, size_t rows, size_t cols, std::mt19937& rng) {
-  OwnedWeights w;
-  const size_t row_bytes = ByteSize(dtype, cols);
-  w.storage.resize(rows * row_bytes);
-  for (size_t r = 0; r < rows; ++r) {
-    const std::vector<float> values = RandomFloats(cols, rng);
-    quant::QuantizeRow(dtype, values.data(), w.storage.data() + r * row_bytes, cols);
-  }
-  w.matrix = {
-      .dtype = dtype, .data = w.storage.data(), .rows = rows, .cols = cols, .row_bytes = row_bytes};
-  return w;
-}
 
 TEST(MatMulQuantDispatchTest, ThreadedEqualsOneCallOverAllRows) {
   std::mt19937 rng(30);
   for (DType dtype : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
     const size_t rows = 333, cols = 512, tokens = 5;
-    const OwnedWeights w = Quantized(dtype, rows, cols, rng);
+    const OwnedWeights w = QuantizedWeights(dtype, rows, cols, rng);
     const std::vector<float> x = RandomFloats(tokens * cols, rng);
     std::vector<float> want_vec(rows), want_mat(tokens * rows);
     QuantMatVecRows(w.matrix, x.data(), want_vec.data(), 0, rows);
