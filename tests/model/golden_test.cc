@@ -89,6 +89,17 @@ class GoldenTest : public ::testing::TestWithParam<std::string> {
   }
   size_t vocab() const { return weights_.config.vocab_size; }
 
+  // logits: [golden logits_positions, vocab], compared with the golden logits and top-5 ids.
+  void ExpectGoldenLogitsAndTop5(const std::vector<float>& logits) const {
+    const GoldenCase& g = golden_;
+    for (size_t i = 0; i < g.logits_positions.size(); ++i) {
+      const std::span<const float> row(&logits[i * vocab()], vocab());
+      ExpectLogitsRowMatches(g, row, g.logits[i],
+                             StrCat("logits at position ", g.logits_positions[i]));
+      EXPECT_EQ(TopIds(row, 5), g.top5_ids[i]) << "top-5 at position " << g.logits_positions[i];
+    }
+  }
+
   GoldenCase golden_;
   ModelWeights weights_;
   ThreadPool pool_{2};
@@ -110,13 +121,7 @@ TEST_P(GoldenTest, OnePassPrefillMatchesLogitsHiddenStatesAndTop5) {
            .logits = logits,
            .observer = &observer},
           cache, scratch, pool_);
-
-  for (size_t i = 0; i < g.logits_positions.size(); ++i) {
-    const std::span<const float> row(&logits[i * vocab()], vocab());
-    ExpectLogitsRowMatches(g, row, g.logits[i],
-                           StrCat("logits at position ", g.logits_positions[i]));
-    EXPECT_EQ(TopIds(row, 5), g.top5_ids[i]) << "top-5 at position " << g.logits_positions[i];
-  }
+  ExpectGoldenLogitsAndTop5(logits);
   ExpectHiddenStatesMatch(g, recorder);
 }
 
@@ -135,12 +140,7 @@ TEST_P(GoldenTest, PrefillInFeedForwardSlicesMatchesLogits) {
            .logits_for = g.logits_positions,
            .logits = logits},
           cache, scratch, pool_);
-  for (size_t i = 0; i < g.logits_positions.size(); ++i) {
-    const std::span<const float> row(&logits[i * vocab()], vocab());
-    ExpectLogitsRowMatches(g, row, g.logits[i],
-                           StrCat("logits at position ", g.logits_positions[i]));
-    EXPECT_EQ(TopIds(row, 5), g.top5_ids[i]) << "top-5 at position " << g.logits_positions[i];
-  }
+  ExpectGoldenLogitsAndTop5(logits);
 }
 
 // Without an observer the last layer computes only the rows whose logits are wanted
