@@ -121,9 +121,12 @@ void MatMulRowsF16(const std::byte* data, size_t row_bytes, size_t rows, size_t 
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include <atomic>
+
 #include "base/error.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_checks.h"
+#include "kernels/quant/int8_matmul.h"
 #include "kernels/quant/quant_matmul.h"
 
 namespace gemma {
@@ -154,9 +157,34 @@ MatMulRowsFn PlainMatMulFn(DType dtype) {
 // (NR <= 32) and whole cache lines of y for each token.
 constexpr size_t kRowAlign = 64;
 
+// Rounds the tokens' activations to int8 over the pool, into the calling thread's buffer
+// (grown to the largest prefill seen, then reused). Null if a value is not finite: the
+// float32 product then propagates it.
+const quant::Int8Rows* RoundRowsForInt8(const float* x, size_t tokens, size_t cols,
+                                        ThreadPool& pool) {
+  thread_local quant::Int8Rows caller_rows;
+  // Through a pointer: inside the lambda the name caller_rows would be each worker's own
+  // thread_local, not the caller's.
+  quant::Int8Rows* rows = &caller_rows;
+  quant::PrepareInt8Rows(tokens, cols, *rows);
+  std::atomic<bool> finite{true};
+  pool.ParallelForRef(tokens, 1, [&](size_t begin, size_t end, int) {
+    if (!quant::QuantizeActivationRows(x, begin, end, *rows)) finite = false;
+  });
+  return finite ? rows : nullptr;
+}
+
 // The blocked product over the pool, rows split in kRowAlign multiples.
 void BlockedMatMul(const WeightMatrix& w, const float* x, size_t tokens, float* y, bool add_to_y,
                    ThreadPool& pool) {
+  if (w.quant_dot == QuantDot::kInt8 && HasInt8MatMul(w.dtype)) {
+    if (const quant::Int8Rows* xq = RoundRowsForInt8(x, tokens, w.cols, pool)) {
+      pool.ParallelForRef(w.rows, kRowAlign, [&](size_t begin, size_t end, int) {
+        Int8MatMulRows(w, *xq, y, begin, end, add_to_y);
+      });
+      return;
+    }
+  }
   const MatMulRowsFn fn = PlainMatMulFn(w.dtype);
   pool.ParallelForRef(w.rows, kRowAlign, [&](size_t begin, size_t end, int) {
     if (fn) {

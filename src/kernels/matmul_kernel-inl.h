@@ -232,6 +232,21 @@ HWY_INLINE void MicroKernel(DF df, const float* HWY_RESTRICT a, const float* HWY
   store(c50, c51, c + 5 * ldc);
 }
 
+// Copies (or adds, when add_to_y) the block of y a row block accumulated in, [tokens][nc]
+// with stride kLdc, to y[t * y_stride + j].
+HWY_INLINE void CopyOut(const float* HWY_RESTRICT c_block, size_t tokens, size_t nc,
+                        float* HWY_RESTRICT y, size_t y_stride, bool add_to_y) {
+  for (size_t t = 0; t < tokens; ++t) {
+    const float* HWY_RESTRICT from = c_block + t * kLdc;
+    float* HWY_RESTRICT to = y + t * y_stride;
+    if (add_to_y) {
+      for (size_t j = 0; j < nc; ++j) to[j] += from[j];
+    } else {
+      std::copy_n(from, nc, to);
+    }
+  }
+}
+
 // y[t * rows + r] for r in [row_begin, row_end), all tokens; x: [tokens, cols]. Overwrites
 // y, or adds the product to it when add_to_y (a product split along the shared dimension).
 // pack_weights(row0, nc, k0, kc, nr, packed) fills packed[(s * kc + k) * nr + i] with
@@ -268,15 +283,7 @@ HWY_INLINE void MatMulBlocked(size_t rows, size_t cols, const float* x, size_t t
         }
       }
     }
-    for (size_t t = 0; t < tokens; ++t) {
-      const float* HWY_RESTRICT from = c_block + t * kLdc;
-      float* HWY_RESTRICT to = y + t * rows + jc;
-      if (add_to_y) {
-        for (size_t j = 0; j < nc; ++j) to[j] += from[j];
-      } else {
-        std::copy_n(from, nc, to);
-      }
-    }
+    CopyOut(c_block, tokens, nc, y + jc, rows, add_to_y);
   }
 }
 

@@ -18,6 +18,7 @@
 #include "base/error.h"
 #include "io/gguf.h"
 #include "io/gguf_writer.h"
+#include "kernels/quant/int8_matmul.h"
 #include "kernels/quant/quant_matmul.h"
 #include "kernels/thread_pool.h"
 #include "model/forward.h"
@@ -246,9 +247,11 @@ TEST(GgufLogits, FeedForwardSlicesThatSplitBlocksAreRefused) {
 class GgufLogitsPerFile : public ::testing::TestWithParam<LogitsCase> {};
 
 // Float32 activations (QuantDot::kFloat32): within 1e-4 of the exact logits of the file's
-// weights, prefill and decode. Integer decode (QuantDot::kInt8, the default for users): the
-// prefill is still float32 and exact; decode rounds activations to int8 like llama.cpp and
-// must be no further from the exact logits than 1.5x llama.cpp's own distance.
+// weights, prefill and decode. Integer products (QuantDot::kInt8, the default for users):
+// decode of every type with an integer kernel, and prefill of the types with an integer
+// prefill kernel (Q4_0), round activations to int8 like llama.cpp and must be no further
+// from the exact logits than 1.5x llama.cpp's own distance; the other prefills stay float32
+// and exact.
 TEST_P(GgufLogitsPerFile, MatchExactAndLlamaCppLogits) {
   const std::string name = GetParam().file;
   const QuantDot dot = GetParam().dot;
@@ -258,8 +261,9 @@ TEST_P(GgufLogitsPerFile, MatchExactAndLlamaCppLogits) {
   const Matrix theirs = ToMatrix(llamacpp["files"][name]["logits"]);
   const ModelWeights weights = LoadModelWeights(kDir + name, {.quant_dot = dot});
   const std::vector<int32_t> ids = PromptIds();
-  const bool integer = dot == QuantDot::kInt8 && name != "model-f32.gguf" &&
-                       HasInt8MatVec(weights.layers[0].q.dtype);
+  const DType dtype = weights.layers[0].q.dtype;
+  const bool int8_decode = dot == QuantDot::kInt8 && HasInt8MatVec(dtype);
+  const bool int8_prefill = dot == QuantDot::kInt8 && HasInt8MatMul(dtype);
 
   // The file's intermediate size is 1024: 256-feature slices make four down_proj column
   // slices, whole blocks of every type.
@@ -284,7 +288,7 @@ TEST_P(GgufLogitsPerFile, MatchExactAndLlamaCppLogits) {
         AgreeingArgmax(ours, exact), vs_llamacpp, AgreeingArgmax(ours, theirs), llamacpp_vs_exact,
         AgreeingArgmax(theirs, exact));
     EXPECT_LE(vs_exact, 1.5 * llamacpp_vs_exact);
-    if (integer && one_by_one) {
+    if (one_by_one ? int8_decode : int8_prefill) {
       // Rounding x to int8 moves the logits by about as much as llama.cpp's arithmetic
       // does; the argmax may then flip where the top two are close, as it does for llama.cpp.
       EXPECT_GE(AgreeingArgmax(ours, exact), AgreeingArgmax(theirs, exact) - 1);

@@ -1,0 +1,361 @@
+// Prefill products with int8 activations (int8_matmul.h). The blocking is that of the float32
+// product (kernels/matmul_kernel-inl.h: packed weight strips of 16 rows reused by every
+// token, packed activation tiles of 6 tokens, a block of y per row block), with integer
+// panels:
+//
+//   weight strip, per 32-value block: [8 groups of 4 values][16 rows] bytes (512 B), the
+//     16 rows' d_w (64 B). Q4_0's nibbles are stored as unsigned bytes 0..15; the -8 offset
+//     is applied per block through the activations' sums.
+//   activation tile, per block: [8 groups][6 tokens] x 4 int8 repeated 8 times (32 B: the
+//     vector vpmaddubsw takes, read as its memory operand), the 6 tokens' d_x (24 B) and
+//     -8 * (sum of q) (24 B), padded to whole vectors.
+//
+// The micro-kernel keeps a 6 x 16 tile in 12 int16 accumulators for one block: per group,
+// two weight vectors (8 rows x 4 values each) and each token's 4 values repeated across a
+// vector feed vpmaddubsw (unsigned weights x signed activations, pairs summed into int16).
+// With the activations as memory operands, the 12 accumulators, 2 weight vectors and one
+// product fit the 16 registers; a broadcast register more made GCC spill. The int16
+// sums cannot overflow: |pair| <= 2 * 15 * 127 = 3810, and 8 groups add up to 30480. At the
+// end of the block, vpmaddwd by ones sums the pairs into int32, the offset is added, and one
+// conversion and one FMA apply d_w * d_x to float32 accumulators.
+
+#include "kernels/simd_targets.h"
+// clang-format off
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/quant/int8_matmul.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+// clang-format on
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "base/dtype.h"
+#include "hwy/highway.h"
+#include "kernels/matmul_kernel-inl.h"
+#include "kernels/quant/blocks.h"
+#include "kernels/quant/int8_matmul.h"
+#include "kernels/weight_matrix.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace gemma::HWY_NAMESPACE {
+// Internal linkage: other kernel files define per-target helpers of the same names.
+namespace {
+
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+using namespace gemma::matmul_blocking;  // NOLINT(build/namespaces)
+using matmul_kernel::CopyOut;
+using matmul_kernel::PrefetchRows;
+
+constexpr size_t kNR = 16;     // weight rows per strip (two vectors of 8 int32 lanes)
+constexpr size_t kGroups = 8;  // groups of 4 values in a 32-value block
+constexpr size_t kStripBlockBytes = kGroups * kNR * 4 + kNR * sizeof(float);
+constexpr size_t kTileScales = kGroups * kMR * 32;                  // offset of the d_x
+constexpr size_t kTileOffsets = kTileScales + kMR * sizeof(float);  // of -8 * sum q
+constexpr size_t kTileBlockBytes = (kTileOffsets + kMR * sizeof(int32_t) + 31) / 32 * 32;
+// Both panels in the float32 product's packed-weight area of the scratch
+// (matmul_blocking::ScratchFloats): the weights in its first half, the activations after.
+constexpr size_t kPanelBytes = kKC * kNC * sizeof(float) / 2;
+static_assert(kNC / kNR * (kKC / 32) * kStripBlockBytes <= kPanelBytes);
+static_assert((kMC / kMR) * (kKC / 32) * kTileBlockBytes <= kPanelBytes);
+static_assert(kStripBlockBytes % 32 == 0 && kTileBlockBytes % 32 == 0);
+
+HWY_INLINE __m256i Load256(const void* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+// Transposes 8 rows of 8 int32 (r[i] = row i's 8 groups) and stores group g's 8 rows at
+// out + g * kNR: unpack 32- and 64-bit lanes within 128-bit halves, then swap halves.
+HWY_INLINE void StoreTransposed8x8(const __m256i* r, int32_t* HWY_RESTRICT out) {
+  const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+  const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+  const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+  const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+  const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+  const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+  const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+  const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+  // u0: groups 0 | 4 of rows 0-3, u4: the same of rows 4-7, and so on.
+  const auto store = [&](size_t g, __m256i v) {
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out + g * kNR), v);
+  };
+  store(0, _mm256_permute2x128_si256(u0, u4, 0x20));
+  store(4, _mm256_permute2x128_si256(u0, u4, 0x31));
+  store(1, _mm256_permute2x128_si256(u1, u5, 0x20));
+  store(5, _mm256_permute2x128_si256(u1, u5, 0x31));
+  store(2, _mm256_permute2x128_si256(u2, u6, 0x20));
+  store(6, _mm256_permute2x128_si256(u2, u6, 0x31));
+  store(3, _mm256_permute2x128_si256(u3, u7, 0x20));
+  store(7, _mm256_permute2x128_si256(u3, u7, 0x31));
+}
+
+// Packs blocks [b0, b0 + nb) of `valid` Q4_0 rows starting at first_row (zeros past them).
+void PackStripQ4_0(const WeightMatrix& w, size_t first_row, size_t valid, size_t b0, size_t nb,
+                   uint8_t* HWY_RESTRICT out) {
+  const __m256i low4 = _mm256_set1_epi8(15);
+  const __m256i shifts = _mm256_setr_epi64x(0, 0, 4, 4);
+  for (size_t b = 0; b < nb; ++b) {
+    uint8_t* HWY_RESTRICT blk_out = out + b * kStripBlockBytes;
+    __m256i rows[kNR];
+    alignas(16) uint16_t scales[kNR];
+    for (size_t i = 0; i < kNR; ++i) {
+      if (i >= valid) {
+        rows[i] = _mm256_setzero_si256();
+        scales[i] = 0;
+        continue;
+      }
+      const uint8_t* blk = reinterpret_cast<const uint8_t*>(w.row(first_row + i)) +
+                           (b0 + b) * sizeof(quant::BlockQ4_0);
+      // Byte j holds value j (low nibble) and value j + 16 (high nibble): the same 16 bytes
+      // in both halves, the upper one shifted by 4, give the 32 values in order.
+      const __m256i both =
+          _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2)));
+      rows[i] = _mm256_and_si256(_mm256_srlv_epi64(both, shifts), low4);
+      std::memcpy(&scales[i], blk, sizeof(uint16_t));
+    }
+    int32_t* groups = reinterpret_cast<int32_t*>(blk_out);
+    StoreTransposed8x8(rows, groups);
+    StoreTransposed8x8(rows + 8, groups + 8);
+    float* HWY_RESTRICT d = reinterpret_cast<float*>(blk_out + kGroups * kNR * 4);
+    const __m128i* s = reinterpret_cast<const __m128i*>(scales);
+    _mm256_store_ps(d, _mm256_cvtph_ps(_mm_load_si128(s)));
+    _mm256_store_ps(d + 8, _mm256_cvtph_ps(_mm_load_si128(s + 1)));
+  }
+}
+
+// Packs tokens [t0, t0 + valid) (valid <= kMR; zeros past them), blocks [b0, b0 + nb).
+void PackTile(const quant::Int8Rows& x, size_t t0, size_t valid, size_t b0, size_t nb,
+              uint8_t* HWY_RESTRICT out) {
+  const size_t blocks = x.cols / 32;
+  for (size_t b = 0; b < nb; ++b) {
+    uint8_t* HWY_RESTRICT blk_out = out + b * kTileBlockBytes;
+    uint8_t* HWY_RESTRICT q = blk_out;
+    float* HWY_RESTRICT d = reinterpret_cast<float*>(blk_out + kTileScales);
+    int32_t* HWY_RESTRICT offset = reinterpret_cast<int32_t*>(blk_out + kTileOffsets);
+    for (size_t i = 0; i < kMR; ++i) {
+      if (i >= valid) {
+        for (size_t g = 0; g < kGroups; ++g) {
+          _mm256_store_si256(reinterpret_cast<__m256i*>(q + (g * kMR + i) * 32),
+                             _mm256_setzero_si256());
+        }
+        d[i] = 0.0f;
+        offset[i] = 0;
+        continue;
+      }
+      const size_t t = t0 + i;
+      const int8_t* src = x.q + t * x.cols + (b0 + b) * 32;
+      for (size_t g = 0; g < kGroups; ++g) {
+        int32_t four;
+        std::memcpy(&four, src + 4 * g, 4);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(q + (g * kMR + i) * 32),
+                           _mm256_set1_epi32(four));
+      }
+      d[i] = x.d[t * blocks + b0 + b];
+      offset[i] = -8 * x.sum[t * blocks + b0 + b];
+    }
+  }
+}
+
+// c[i * ldc + j] (+)= the tile's products over nb blocks, i < kMR tokens, j < kNR rows.
+HWY_INLINE void MicroKernel(const uint8_t* HWY_RESTRICT a, const uint8_t* HWY_RESTRICT b, size_t nb,
+                            float* HWY_RESTRICT c, size_t ldc, bool accumulate) {
+  if (accumulate) {
+    for (size_t i = 0; i < kMR; ++i) hwy::Prefetch(c + i * ldc);
+  }
+  // The float32 sums live in memory (L1): with 12 int16 accumulators, 2 weight vectors and
+  // a broadcast, the registers are full during the integer loop.
+  alignas(32) float sums[kMR][kNR] = {};
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (size_t blk = 0; blk < nb; ++blk, a += kTileBlockBytes, b += kStripBlockBytes) {
+    __m256i s00 = _mm256_setzero_si256(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00;
+    __m256i s30 = s00, s31 = s00, s40 = s00, s41 = s00, s50 = s00, s51 = s00;
+    // Inline assembly: with intrinsics, GCC 12 hoists the activation loads into registers
+    // and spills accumulators, 2x slower (perf annotate); here every operand has its register.
+    for (size_t g = 0; g < kGroups; ++g) {
+      __m256i w0, w1, t;
+      asm("vmovdqu (%[w]), %[w0]\n\t"
+          "vmovdqu 32(%[w]), %[w1]\n\t"
+          "vpmaddubsw 0(%[x]), %[w0], %[t]\n\t"
+          "vpaddw %[t], %[s00], %[s00]\n\t"
+          "vpmaddubsw 0(%[x]), %[w1], %[t]\n\t"
+          "vpaddw %[t], %[s01], %[s01]\n\t"
+          "vpmaddubsw 32(%[x]), %[w0], %[t]\n\t"
+          "vpaddw %[t], %[s10], %[s10]\n\t"
+          "vpmaddubsw 32(%[x]), %[w1], %[t]\n\t"
+          "vpaddw %[t], %[s11], %[s11]\n\t"
+          "vpmaddubsw 64(%[x]), %[w0], %[t]\n\t"
+          "vpaddw %[t], %[s20], %[s20]\n\t"
+          "vpmaddubsw 64(%[x]), %[w1], %[t]\n\t"
+          "vpaddw %[t], %[s21], %[s21]\n\t"
+          "vpmaddubsw 96(%[x]), %[w0], %[t]\n\t"
+          "vpaddw %[t], %[s30], %[s30]\n\t"
+          "vpmaddubsw 96(%[x]), %[w1], %[t]\n\t"
+          "vpaddw %[t], %[s31], %[s31]\n\t"
+          "vpmaddubsw 128(%[x]), %[w0], %[t]\n\t"
+          "vpaddw %[t], %[s40], %[s40]\n\t"
+          "vpmaddubsw 128(%[x]), %[w1], %[t]\n\t"
+          "vpaddw %[t], %[s41], %[s41]\n\t"
+          "vpmaddubsw 160(%[x]), %[w0], %[t]\n\t"
+          "vpaddw %[t], %[s50], %[s50]\n\t"
+          "vpmaddubsw 160(%[x]), %[w1], %[t]\n\t"
+          "vpaddw %[t], %[s51], %[s51]\n\t"
+          : [s00] "+x"(s00), [s01] "+x"(s01), [s10] "+x"(s10), [s11] "+x"(s11), [s20] "+x"(s20),
+            [s21] "+x"(s21), [s30] "+x"(s30), [s31] "+x"(s31), [s40] "+x"(s40), [s41] "+x"(s41),
+            [s50] "+x"(s50), [s51] "+x"(s51), [w0] "=&x"(w0), [w1] "=&x"(w1), [t] "=&x"(t)
+          : [w] "r"(b + g * kNR * 4), [x] "r"(a + g * kMR * 32)
+          : "memory");
+    }
+    const float* HWY_RESTRICT dx = reinterpret_cast<const float*>(a + kTileScales);
+    const int32_t* HWY_RESTRICT offset = reinterpret_cast<const int32_t*>(a + kTileOffsets);
+    const float* HWY_RESTRICT dw = reinterpret_cast<const float*>(b + kGroups * kNR * 4);
+    const __m256 dw0 = _mm256_load_ps(dw), dw1 = _mm256_load_ps(dw + 8);
+    const auto finish = [&](size_t i, __m256i lo, __m256i hi) {
+      const __m256 d = _mm256_set1_ps(dx[i]);
+      const __m256i o = _mm256_set1_epi32(offset[i]);
+      const __m256 ilo = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(lo, ones), o));
+      const __m256 ihi = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(hi, ones), o));
+      _mm256_store_ps(sums[i],
+                      _mm256_fmadd_ps(ilo, _mm256_mul_ps(dw0, d), _mm256_load_ps(sums[i])));
+      _mm256_store_ps(sums[i] + 8,
+                      _mm256_fmadd_ps(ihi, _mm256_mul_ps(dw1, d), _mm256_load_ps(sums[i] + 8)));
+    };
+    finish(0, s00, s01);
+    finish(1, s10, s11);
+    finish(2, s20, s21);
+    finish(3, s30, s31);
+    finish(4, s40, s41);
+    finish(5, s50, s51);
+  }
+  for (size_t i = 0; i < kMR; ++i) {
+    __m256 lo = _mm256_load_ps(sums[i]), hi = _mm256_load_ps(sums[i] + 8);
+    if (accumulate) {
+      lo = _mm256_add_ps(lo, _mm256_loadu_ps(c + i * ldc));
+      hi = _mm256_add_ps(hi, _mm256_loadu_ps(c + i * ldc + 8));
+    }
+    _mm256_storeu_ps(c + i * ldc, lo);
+    _mm256_storeu_ps(c + i * ldc + 8, hi);
+  }
+}
+
+bool HasKernels() { return true; }
+
+// See Int8MatMulRows. scratch: matmul_blocking::ScratchFloats(x.tokens), 32-byte aligned.
+void Int8MatMulRowsQ4_0(const WeightMatrix& w, const quant::Int8Rows& x, float* y, size_t row_begin,
+                        size_t row_end, bool add_to_y, float* scratch) {
+  const size_t tokens = x.tokens;
+  uint8_t* HWY_RESTRICT packed_w = reinterpret_cast<uint8_t*>(scratch);
+  uint8_t* HWY_RESTRICT packed_x = packed_w + kPanelBytes;
+  float* HWY_RESTRICT c_block = scratch + kKC * kNC + kKC * kMC + kPackSlack;
+  for (size_t jc = row_begin; jc < row_end; jc += kNC) {
+    const size_t nc = std::min(kNC, row_end - jc);
+    for (size_t pc = 0; pc < w.cols; pc += kKC) {
+      const size_t nb = std::min(kKC, w.cols - pc) / 32;
+      const size_t b0 = pc / 32;
+      for (size_t s = 0; s * kNR < nc; ++s) {
+        if ((s + 2) * kNR < nc) {
+          PrefetchRows(w.row(jc + (s + 2) * kNR) + b0 * sizeof(quant::BlockQ4_0), w.row_bytes,
+                       std::min(kNR, nc - (s + 2) * kNR), nb * sizeof(quant::BlockQ4_0));
+        }
+        PackStripQ4_0(w, jc + s * kNR, std::min(kNR, nc - s * kNR), b0, nb,
+                      packed_w + s * nb * kStripBlockBytes);
+      }
+      for (size_t ic = 0; ic < tokens; ic += kMC) {
+        const size_t mc = std::min(kMC, tokens - ic);
+        for (size_t j = 0; j * kMR < mc; ++j) {
+          PackTile(x, ic + j * kMR, std::min(kMR, mc - j * kMR), b0, nb,
+                   packed_x + j * nb * kTileBlockBytes);
+        }
+        // Whole tiles, as in the float32 product: the block of y has room for them.
+        for (size_t jr = 0; jr < nc; jr += kNR) {
+          const uint8_t* strip = packed_w + jr / kNR * nb * kStripBlockBytes;
+          for (size_t ir = 0; ir < mc; ir += kMR) {
+            MicroKernel(packed_x + ir / kMR * nb * kTileBlockBytes, strip, nb,
+                        c_block + (ic + ir) * kLdc + jr, kLdc, pc != 0);
+          }
+        }
+      }
+    }
+    CopyOut(c_block, tokens, nc, y + jc, w.rows, add_to_y);
+  }
+}
+#else
+bool HasKernels() { return false; }
+// Never called: HasInt8MatMul is false on this target.
+void Int8MatMulRowsQ4_0(const WeightMatrix&, const quant::Int8Rows&, float*, size_t, size_t, bool,
+                        float*) {}
+#endif
+
+}  // namespace
+}  // namespace gemma::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include "base/error.h"
+#include "kernels/quant/int8_activations.h"
+
+namespace gemma {
+
+HWY_EXPORT(HasKernels);
+HWY_EXPORT(Int8MatMulRowsQ4_0);
+
+namespace quant {
+
+void PrepareInt8Rows(size_t tokens, size_t cols, Int8Rows& rows) {
+  if (cols % kInt8ActivationBlock != 0) {
+    Fail(ErrorCode::kInvalidArgument, "PrepareInt8Rows: ", cols, " values is not a multiple of ",
+         kInt8ActivationBlock);
+  }
+  const size_t values = tokens * cols;
+  if (values > rows.capacity) {
+    const size_t blocks = values / kInt8ActivationBlock;
+    rows.q_storage = hwy::AllocateAligned<int8_t>(values);
+    rows.d_storage = hwy::AllocateAligned<float>(blocks);
+    rows.sum_storage = hwy::AllocateAligned<int32_t>(blocks);
+    if (!rows.q_storage || !rows.d_storage || !rows.sum_storage) {
+      Fail(ErrorCode::kInternal, "PrepareInt8Rows: cannot allocate ", values, " values");
+    }
+    rows.capacity = values;
+  }
+  rows.tokens = tokens;
+  rows.cols = cols;
+  rows.q = rows.q_storage.get();
+  rows.d = rows.d_storage.get();
+  rows.sum = rows.sum_storage.get();
+}
+
+bool QuantizeActivationRows(const float* x, size_t t_begin, size_t t_end, Int8Rows& rows) {
+  // Decode's own rounding, row by row, so that a row rounds the same in both.
+  thread_local Int8Activations row;
+  const size_t blocks = rows.cols / kInt8ActivationBlock;
+  for (size_t t = t_begin; t < t_end; ++t) {
+    if (!QuantizeActivations(x + t * rows.cols, rows.cols, row)) return false;
+    std::copy_n(row.q, rows.cols, rows.q + t * rows.cols);
+    std::copy_n(row.d, blocks, rows.d + t * blocks);
+    for (size_t b = 0; b < blocks; ++b) {
+      rows.sum[t * blocks + b] = int32_t{row.sum16[2 * b]} + int32_t{row.sum16[2 * b + 1]};
+    }
+  }
+  return true;
+}
+
+}  // namespace quant
+
+bool HasInt8MatMul(DType dtype) {
+  return dtype == DType::kQ4_0 && HWY_DYNAMIC_DISPATCH(HasKernels)();
+}
+
+void Int8MatMulRows(const WeightMatrix& w, const quant::Int8Rows& x, float* y, size_t row_begin,
+                    size_t row_end, bool add_to_y) {
+  if (!HasInt8MatMul(w.dtype)) {
+    Fail(ErrorCode::kInternal, "Int8MatMulRows: no integer prefill kernel for ", DTypeName(w.dtype),
+         " on this CPU");
+  }
+  if (x.cols != w.cols) {
+    Fail(ErrorCode::kInternal, "Int8MatMulRows: ", x.cols, " activations for ", w.cols, " columns");
+  }
+  if (row_begin >= row_end || x.tokens == 0) return;
+  HWY_DYNAMIC_DISPATCH(Int8MatMulRowsQ4_0)
+  (w, x, y, row_begin, row_end, add_to_y, matmul_blocking::ThreadScratch(x.tokens));
+}
+
+}  // namespace gemma
+#endif  // HWY_ONCE
