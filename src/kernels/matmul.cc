@@ -46,12 +46,12 @@ void PackStripRows(const std::byte* data, size_t row_bytes, size_t first_row, si
   }
 }
 
-// Packs rows [row0, row0 + nc) x columns [k0, k0 + kc) of W as float32 strips:
+// Packs strip s of rows [row0, row0 + nc) x columns [k0, k0 + kc) of W as float32:
 // packed[(s * kc + k) * NR + i] = W[row0 + s * NR + i, k0 + k], zero past the last row.
 template <typename T>
 void PackWeights(const std::byte* data, size_t row_bytes, size_t row0, size_t nc, size_t k0,
-                 size_t kc, size_t nr, float* HWY_RESTRICT packed) {
-  for (size_t s = 0; s * nr < nc; ++s) {
+                 size_t kc, size_t nr, float* HWY_RESTRICT packed, size_t s) {
+  {
     float* HWY_RESTRICT strip = packed + s * kc * nr;
     const size_t first_row = row0 + s * nr;
     const size_t valid = std::min(nr, nc - s * nr);  // rows of W in this strip
@@ -78,7 +78,7 @@ void PackWeights(const std::byte* data, size_t row_bytes, size_t row0, size_t nc
           for (size_t k = kc8; k < kc; ++k) strip[k * nr + i] = WeightAt(src, k);
         }
       }
-      continue;
+      return;
     }
 #endif
     PackStripRows<T>(data, row_bytes, first_row, 0, nr, valid, k0, kc, nr, strip);
@@ -91,10 +91,11 @@ template <typename T>
 void MatMulRowsT(const std::byte* data, size_t row_bytes, size_t rows, size_t cols, const float* x,
                  size_t tokens, float* y, size_t row_begin, size_t row_end, bool add_to_y,
                  float* scratch) {
-  MatMulBlocked(rows, cols, x, tokens, y, row_begin, row_end, add_to_y, scratch,
-                [&](size_t row0, size_t nc, size_t k0, size_t kc, size_t nr, float* packed) {
-                  PackWeights<T>(data, row_bytes, row0, nc, k0, kc, nr, packed);
-                });
+  MatMulBlocked(
+      rows, cols, x, tokens, y, row_begin, row_end, add_to_y, scratch,
+      [&](size_t row0, size_t nc, size_t k0, size_t kc, size_t nr, float* packed, size_t s) {
+        PackWeights<T>(data, row_bytes, row0, nc, k0, kc, nr, packed, s);
+      });
 }
 
 void MatMulRowsF32(const std::byte* data, size_t row_bytes, size_t rows, size_t cols,

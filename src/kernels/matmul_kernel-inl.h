@@ -7,10 +7,10 @@
 // packed "B" operand:
 //   for each block of kNC weight rows (split across threads by rows)
 //     for each block of kKC columns (the shared dimension)
-//       pack the weight block, widened to float32, as strips of [kKC][NR]    (L2/L3)
 //       for each block of kMC tokens
 //         pack the activations as tiles of [kKC][kMR]                         (L2)
 //         for each weight strip (stays in L1) and each token tile:
+//           (first token block only: pack the strip, widened to float32, [kKC][NR])
 //           micro-kernel: a kMR x NR tile of y in 2*kMR vector registers,
 //                         one broadcast + two FMAs per token per k
 // Each weight value is converted once per call and then reused for every token. On AVX2
@@ -249,8 +249,11 @@ HWY_INLINE void CopyOut(const float* HWY_RESTRICT c_block, size_t tokens, size_t
 
 // y[t * rows + r] for r in [row_begin, row_end), all tokens; x: [tokens, cols]. Overwrites
 // y, or adds the product to it when add_to_y (a product split along the shared dimension).
-// pack_weights(row0, nc, k0, kc, nr, packed) fills packed[(s * kc + k) * nr + i] with
-// W[row0 + s * nr + i, k0 + k] as float32, zero past the last of the nc rows.
+// pack_weights(row0, nc, k0, kc, nr, packed, s) fills strip s: packed[(s * kc + k) * nr + i]
+// = W[row0 + s * nr + i, k0 + k] as float32, zero past the last of the nc rows. Strips are
+// packed as the first token block reaches them rather than all before it: the weights come
+// from DRAM, and each strip's rows, prefetched two strips ahead, then arrive while the
+// micro-kernel works on the strips before.
 // scratch: ScratchFloats(tokens), aligned to the vector size.
 template <class PackWeights>
 HWY_INLINE void MatMulBlocked(size_t rows, size_t cols, const float* x, size_t tokens, float* y,
@@ -268,13 +271,13 @@ HWY_INLINE void MatMulBlocked(size_t rows, size_t cols, const float* x, size_t t
     for (size_t pc = 0; pc < cols; pc += kKC) {
       const size_t kc = std::min(kKC, cols - pc);
       const bool accumulate = pc != 0;
-      pack_weights(jc, nc, pc, kc, nr, packed_w);
       for (size_t ic = 0; ic < tokens; ic += kMC) {
         const size_t mc = std::min(kMC, tokens - ic);
         PackActivations(x, cols, ic, mc, pc, kc, packed_x);
         // Whole tiles only: the block has room for the tiles' rows past the last token and
         // columns past the last row, which are computed and never copied out.
         for (size_t jr = 0; jr < nc; jr += nr) {
+          if (ic == 0) pack_weights(jc, nc, pc, kc, nr, packed_w, jr / nr);
           const float* strip = packed_w + jr * kc;
           for (size_t ir = 0; ir < mc; ir += kMR) {
             MicroKernel(df, packed_x + ir * kc, strip, kc, c_block + (ic + ir) * kLdc + jr, kLdc,

@@ -28,16 +28,16 @@ namespace {
 using namespace gemma::matmul_blocking;  // NOLINT(build/namespaces)
 using namespace matmul_kernel;           // NOLINT(build/namespaces)
 
-// Packs rows [row0, row0 + nc) x columns [k0, k0 + kc) of W, dequantized, as float32 strips:
-// packed[(s * kc + k) * nr + i] = W[row0 + s * nr + i, k0 + k], zero past the last row.
-// k0 and kc are multiples of the block size (kKC is a multiple of every block size).
+// Packs strip s of rows [row0, row0 + nc) x columns [k0, k0 + kc) of W, dequantized, as
+// float32: packed[(s * kc + k) * nr + i] = W[row0 + s * nr + i, k0 + k], zero past the last
+// row. k0 and kc are multiples of the block size (kKC is a multiple of every block size).
 void PackQuantWeights(const WeightMatrix& w, size_t row0, size_t nc, size_t k0, size_t kc,
-                      size_t nr, float* HWY_RESTRICT packed) {
+                      size_t nr, float* HWY_RESTRICT packed, size_t s) {
   const DTypeTraits& t = Traits(w.dtype);
   const size_t block_offset = k0 / t.block_elements * t.block_bytes;
   // The strip's rows, dequantized: [nr][kKC], 16 KiB on AVX2 (L1).
   HWY_ALIGN float rows[2 * HWY_MAX_BYTES / sizeof(float)][kKC];
-  for (size_t s = 0; s * nr < nc; ++s) {
+  {
     float* HWY_RESTRICT strip = packed + s * kc * nr;
     const size_t valid = std::min(nr, nc - s * nr);  // rows of W in this strip
     if ((s + 2) * nr < nc) {
@@ -54,7 +54,7 @@ void PackQuantWeights(const WeightMatrix& w, size_t row0, size_t nc, size_t k0, 
         PackStripRows8([&](size_t j, size_t k) { return hn::Load(df, rows[r0 + j] + k); }, r0, kc,
                        nr, strip);
       }
-      continue;
+      return;
     }
 #endif
     for (size_t i = 0; i < nr; ++i) {
@@ -68,9 +68,8 @@ void PackQuantWeights(const WeightMatrix& w, size_t row0, size_t nc, size_t k0, 
 void MatMulRowsQuant(const WeightMatrix& w, const float* x, size_t tokens, float* y,
                      size_t row_begin, size_t row_end, bool add_to_y, float* scratch) {
   MatMulBlocked(w.rows, w.cols, x, tokens, y, row_begin, row_end, add_to_y, scratch,
-                [&](size_t row0, size_t nc, size_t k0, size_t kc, size_t nr, float* packed) {
-                  PackQuantWeights(w, row0, nc, k0, kc, nr, packed);
-                });
+                [&](size_t row0, size_t nc, size_t k0, size_t kc, size_t nr, float* packed,
+                    size_t s) { PackQuantWeights(w, row0, nc, k0, kc, nr, packed, s); });
 }
 
 }  // namespace
