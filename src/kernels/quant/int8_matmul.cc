@@ -250,14 +250,6 @@ void Int8MatMulRowsQ4_0(const WeightMatrix& w, const quant::Int8Rows& x, float* 
     for (size_t pc = 0; pc < w.cols; pc += kKC) {
       const size_t nb = std::min(kKC, w.cols - pc) / 32;
       const size_t b0 = pc / 32;
-      for (size_t s = 0; s * kNR < nc; ++s) {
-        if ((s + 2) * kNR < nc) {
-          PrefetchRows(w.row(jc + (s + 2) * kNR) + b0 * sizeof(quant::BlockQ4_0), w.row_bytes,
-                       std::min(kNR, nc - (s + 2) * kNR), nb * sizeof(quant::BlockQ4_0));
-        }
-        PackStripQ4_0(w, jc + s * kNR, std::min(kNR, nc - s * kNR), b0, nb,
-                      packed_w + s * nb * kStripBlockBytes);
-      }
       for (size_t ic = 0; ic < tokens; ic += kMC) {
         const size_t mc = std::min(kMC, tokens - ic);
         for (size_t j = 0; j * kMR < mc; ++j) {
@@ -266,7 +258,17 @@ void Int8MatMulRowsQ4_0(const WeightMatrix& w, const quant::Int8Rows& x, float* 
         }
         // Whole tiles, as in the float32 product: the block of y has room for them.
         for (size_t jr = 0; jr < nc; jr += kNR) {
-          const uint8_t* strip = packed_w + jr / kNR * nb * kStripBlockBytes;
+          const size_t s = jr / kNR;
+          if (ic == 0) {
+            // Packed as the first token block reaches it (see MatMulBlocked).
+            if ((s + 2) * kNR < nc) {
+              PrefetchRows(w.row(jc + (s + 2) * kNR) + b0 * sizeof(quant::BlockQ4_0), w.row_bytes,
+                           std::min(kNR, nc - (s + 2) * kNR), nb * sizeof(quant::BlockQ4_0));
+            }
+            PackStripQ4_0(w, jc + s * kNR, std::min(kNR, nc - s * kNR), b0, nb,
+                          packed_w + s * nb * kStripBlockBytes);
+          }
+          const uint8_t* strip = packed_w + s * nb * kStripBlockBytes;
           for (size_t ir = 0; ir < mc; ir += kMR) {
             MicroKernel(packed_x + ir / kMR * nb * kTileBlockBytes, strip, nb,
                         c_block + (ic + ir) * kLdc + jr, kLdc, pc != 0);
