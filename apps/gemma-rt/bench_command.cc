@@ -127,9 +127,7 @@ void AddBenchCommand(CLI::App& app, RunFunction& run) {
   cmd->add_option("--seed", o->seed, "Seed of the random weights and prompt")
       ->capture_default_str();
   cmd->add_flag("--json", o->json, "Print one JSON object");
-  cmd->add_flag("--exact-quant", o->exact_quant,
-                "Quantized weights: decode with float32 activations (exact products of the file's "
-                "weights) instead of int8 activations (default, faster)");
+  AddExactQuantFlag(*cmd, o->exact_quant);
   cmd->callback([o, &run] { run = [o] { return RunBench(*o); }; });
 }
 

@@ -65,9 +65,7 @@ void AddChatCommand(CLI::App& app, RunFunction& run) {
       ->required();
   cmd->add_option("--system", f->system, "Text put at the start of the first user turn");
   cmd->add_option("-t,--threads", f->threads, "Worker threads (default: hardware concurrency)");
-  cmd->add_flag("--exact-quant", f->exact_quant,
-                "Quantized weights: decode with float32 activations (exact products of the file's "
-                "weights) instead of int8 activations (default, faster)");
+  AddExactQuantFlag(*cmd, f->exact_quant);
   cmd->callback([f, &run] { run = [f] { return RunChat(*f); }; });
 }
 

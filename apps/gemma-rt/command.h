@@ -9,6 +9,13 @@ namespace gemma::cli {
 
 using RunFunction = std::function<int()>;
 
+// --exact-quant, shared by every command that runs a model.
+inline void AddExactQuantFlag(CLI::App& cmd, bool& exact_quant) {
+  cmd.add_flag("--exact-quant", exact_quant,
+               "Quantized weights: float32 activations (exact products of the file's weights) "
+               "instead of int8 activations in decode and in Q4_0 prefill (default, faster)");
+}
+
 void AddInspectCommand(CLI::App& app, RunFunction& run);
 void AddTokenizeCommands(CLI::App& app, RunFunction& run);  // tokenize, detokenize
 void AddGenerateCommand(CLI::App& app, RunFunction& run);

@@ -183,9 +183,7 @@ void AddCompareCommand(CLI::App& app, RunFunction& run) {
   cmd->add_flag("--decode", options->decode,
                 "Evaluate one token per step, as generation does (quantized weights then use "
                 "the decode arithmetic); default: one prefill over each prompt");
-  cmd->add_flag("--exact-quant", options->exact_quant,
-                "Quantized weights: decode with float32 activations (exact products of the file's "
-                "weights) instead of int8 activations (default, faster)");
+  AddExactQuantFlag(*cmd, options->exact_quant);
   cmd->callback(
       [&run, options, cmd] { run = [options, cmd] { return RunCompare(*options, *cmd); }; });
 }

@@ -143,9 +143,7 @@ void AddGenerateCommand(CLI::App& app, RunFunction& run) {
   cmd->add_flag("--stats", f->stats,
                 "Print load time, prompt and generation tokens/s, time to first token (stderr)");
   cmd->add_option("-t,--threads", f->threads, "Worker threads (default: hardware concurrency)");
-  cmd->add_flag("--exact-quant", f->exact_quant,
-                "Quantized weights: decode with float32 activations (exact products of the file's "
-                "weights) instead of int8 activations (default, faster)");
+  AddExactQuantFlag(*cmd, f->exact_quant);
   cmd->callback([f, cmd, &run] { run = [f, cmd] { return RunGenerate(*f, *cmd); }; });
 }
 

@@ -105,9 +105,7 @@ void AddLogitsCommand(CLI::App& app, RunFunction& run) {
   cmd->add_option("--top", f->top, "How many of the largest logits to list")->capture_default_str();
   cmd->add_flag("--full", f->full, "Also print the whole logits row");
   cmd->add_option("-t,--threads", f->threads, "Worker threads (default: hardware concurrency)");
-  cmd->add_flag("--exact-quant", f->exact_quant,
-                "Quantized weights: decode with float32 activations (exact products of the file's "
-                "weights) instead of int8 activations (default, faster)");
+  AddExactQuantFlag(*cmd, f->exact_quant);
   cmd->callback([f, cmd, &run] { run = [f, cmd] { return RunLogits(*f, *cmd); }; });
 }
 

@@ -28,8 +28,9 @@ struct ModelOptions {
   std::string path;       // Hugging Face directory (config.json + *.safetensors) or a .gguf file
   std::string tokenizer;  // tokenizer.json / tokenizer.model; empty: look in `path`
   int threads = 0;        // worker threads; 0: the hardware's concurrency
-  // Quantized (GGUF) weights: decode with integer products on activations rounded to int8
-  // (default, as llama.cpp does; faster) or with float32 activations (exact products).
+  // Quantized (GGUF) weights: integer products on activations rounded to int8 in decode and
+  // in Q4_0 prefill (default, as llama.cpp does; faster), or float32 activations everywhere
+  // (exact products of the file's weights).
   bool exact_quantized_products = false;
 };
 

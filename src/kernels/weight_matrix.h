@@ -10,14 +10,15 @@
 
 namespace gemma {
 
-// How decode (one token) multiplies block-quantized weights (docs/quantization.md):
+// How products with block-quantized weights treat the activations (docs/quantization.md):
 enum class QuantDot : uint8_t {
   // Activations stay float32; weights are dequantized in registers. The products are those
   // of the file's weights: logits within ~1e-6 of an exact evaluation.
   kFloat32,
   // Activations are rounded to int8 per 32 values (kernels/quant/int8_activations.h) and
   // the products are integer, as in llama.cpp: 1.5-3x faster, within half a rounding step.
-  // Used where the CPU has integer kernels (HasInt8MatVec); elsewhere kFloat32.
+  // Used where the CPU has integer kernels: decode (HasInt8MatVec) and prefill
+  // (HasInt8MatMul, Q4_0); elsewhere kFloat32.
   kInt8,
 };
 
@@ -27,7 +28,7 @@ struct WeightMatrix {
   size_t rows = 0;  // output features
   size_t cols = 0;  // input features
   size_t row_bytes = 0;
-  QuantDot quant_dot = QuantDot::kFloat32;  // ignored for float types and prefill
+  QuantDot quant_dot = QuantDot::kFloat32;  // ignored for float types
 
   const std::byte* row(size_t r) const { return data + r * row_bytes; }
 };
