@@ -89,32 +89,44 @@ void PackWeights(const std::byte* data, size_t row_bytes, size_t row0, size_t nc
 // matmul_blocking::ScratchFloats(tokens), aligned to the vector size.
 template <typename T>
 void MatMulRowsT(const std::byte* data, size_t row_bytes, size_t rows, size_t cols, const float* x,
-                 size_t tokens, float* y, size_t row_begin, size_t row_end, bool add_to_y,
-                 float* scratch) {
+                 const float* prepacked, size_t tokens, float* y, size_t row_begin, size_t row_end,
+                 bool add_to_y, float* scratch) {
   MatMulBlocked(
-      rows, cols, x, tokens, y, row_begin, row_end, add_to_y, scratch,
+      rows, cols, x, prepacked, tokens, y, row_begin, row_end, add_to_y, scratch,
       [&](size_t row0, size_t nc, size_t k0, size_t kc, size_t nr, float* packed, size_t s) {
         PackWeights<T>(data, row_bytes, row0, nc, k0, kc, nr, packed, s);
       });
 }
 
 void MatMulRowsF32(const std::byte* data, size_t row_bytes, size_t rows, size_t cols,
-                   const float* x, size_t tokens, float* y, size_t row_begin, size_t row_end,
-                   bool add_to_y, float* scratch) {
-  MatMulRowsT<float>(data, row_bytes, rows, cols, x, tokens, y, row_begin, row_end, add_to_y,
-                     scratch);
+                   const float* x, const float* prepacked, size_t tokens, float* y,
+                   size_t row_begin, size_t row_end, bool add_to_y, float* scratch) {
+  MatMulRowsT<float>(data, row_bytes, rows, cols, x, prepacked, tokens, y, row_begin, row_end,
+                     add_to_y, scratch);
 }
 void MatMulRowsBF16(const std::byte* data, size_t row_bytes, size_t rows, size_t cols,
-                    const float* x, size_t tokens, float* y, size_t row_begin, size_t row_end,
-                    bool add_to_y, float* scratch) {
-  MatMulRowsT<hwy::bfloat16_t>(data, row_bytes, rows, cols, x, tokens, y, row_begin, row_end,
-                               add_to_y, scratch);
+                    const float* x, const float* prepacked, size_t tokens, float* y,
+                    size_t row_begin, size_t row_end, bool add_to_y, float* scratch) {
+  MatMulRowsT<hwy::bfloat16_t>(data, row_bytes, rows, cols, x, prepacked, tokens, y, row_begin,
+                               row_end, add_to_y, scratch);
 }
 void MatMulRowsF16(const std::byte* data, size_t row_bytes, size_t rows, size_t cols,
-                   const float* x, size_t tokens, float* y, size_t row_begin, size_t row_end,
-                   bool add_to_y, float* scratch) {
-  MatMulRowsT<hwy::float16_t>(data, row_bytes, rows, cols, x, tokens, y, row_begin, row_end,
-                              add_to_y, scratch);
+                   const float* x, const float* prepacked, size_t tokens, float* y,
+                   size_t row_begin, size_t row_end, bool add_to_y, float* scratch) {
+  MatMulRowsT<hwy::float16_t>(data, row_bytes, rows, cols, x, prepacked, tokens, y, row_begin,
+                              row_end, add_to_y, scratch);
+}
+
+// Blocks [first, last) of matmul_blocking::PackTiles.
+void PackTileBlocks(const float* x, size_t tokens, size_t cols, size_t first, size_t last,
+                    float* tiles) {
+  const size_t token_blocks = (tokens + kMC - 1) / kMC;
+  for (size_t b = first; b < last; ++b) {
+    const size_t pc = b / token_blocks * kKC, ic = b % token_blocks * kMC;
+    const size_t kc = std::min(kKC, cols - pc);
+    PackActivations(x, cols, ic, std::min(kMC, tokens - ic), pc, kc,
+                    tiles + PackedTileOffset(tokens, pc, ic, kc), /*no_spill=*/true);
+  }
 }
 
 }  // namespace
@@ -122,11 +134,10 @@ void MatMulRowsF16(const std::byte* data, size_t row_bytes, size_t rows, size_t 
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
-#include <atomic>
-
 #include "base/error.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_checks.h"
+#include "kernels/packed_activations.h"
 #include "kernels/quant/int8_matmul.h"
 #include "kernels/quant/quant_matmul.h"
 
@@ -135,11 +146,22 @@ namespace gemma {
 HWY_EXPORT(MatMulRowsF32);
 HWY_EXPORT(MatMulRowsBF16);
 HWY_EXPORT(MatMulRowsF16);
+HWY_EXPORT(PackTileBlocks);
+
+namespace matmul_blocking {
+size_t PackedTileBlocks(size_t tokens, size_t cols) {
+  return (cols + kKC - 1) / kKC * ((tokens + kMC - 1) / kMC);
+}
+void PackTiles(const float* x, size_t tokens, size_t cols, size_t first, size_t last,
+               float* tiles) {
+  HWY_DYNAMIC_DISPATCH(PackTileBlocks)(x, tokens, cols, first, last, tiles);
+}
+}  // namespace matmul_blocking
 
 namespace {
 
-using MatMulRowsFn = void (*)(const std::byte*, size_t, size_t, size_t, const float*, size_t,
-                              float*, size_t, size_t, bool, float*);
+using MatMulRowsFn = void (*)(const std::byte*, size_t, size_t, size_t, const float*, const float*,
+                              size_t, float*, size_t, size_t, bool, float*);
 
 MatMulRowsFn PlainMatMulFn(DType dtype) {
   switch (dtype) {
@@ -158,43 +180,46 @@ MatMulRowsFn PlainMatMulFn(DType dtype) {
 // (NR <= 32) and whole cache lines of y for each token.
 constexpr size_t kRowAlign = 64;
 
-// Rounds the tokens' activations to int8 over the pool, into the calling thread's buffer
-// (grown to the largest prefill seen, then reused). Null if a value is not finite: the
-// float32 product then propagates it.
-const quant::Int8Rows* RoundRowsForInt8(const float* x, size_t tokens, size_t cols,
-                                        ThreadPool& pool) {
-  thread_local quant::Int8Rows caller_rows;
-  // Through a pointer: inside the lambda the name caller_rows would be each worker's own
-  // thread_local, not the caller's.
-  quant::Int8Rows* rows = &caller_rows;
-  quant::PrepareInt8Rows(tokens, cols, *rows);
-  std::atomic<bool> finite{true};
-  pool.ParallelForRef(tokens, 1, [&](size_t begin, size_t end, int) {
-    if (!quant::QuantizeActivationRows(x, begin, end, *rows)) finite = false;
-  });
-  return finite ? rows : nullptr;
-}
-
-// The blocked product over the pool, rows split in kRowAlign multiples.
-void BlockedMatMul(const WeightMatrix& w, const float* x, size_t tokens, float* y, bool add_to_y,
-                   ThreadPool& pool) {
+// The blocked product over the pool, rows split in kRowAlign multiples. x.x() is read
+// directly, or through what x has prepared (int8 rows, and with share_tiles the float32
+// tiles); without share_tiles each thread packs the tiles it needs itself.
+void BlockedMatMul(const WeightMatrix& w, PackedActivations& x, bool share_tiles, float* y,
+                   bool add_to_y, ThreadPool& pool) {
   if (w.quant_dot == QuantDot::kInt8 && HasInt8MatMul(w.dtype)) {
-    if (const quant::Int8Rows* xq = RoundRowsForInt8(x, tokens, w.cols, pool)) {
+    if (const quant::Int8Rows* xq = x.Int8Rows(pool)) {
       pool.ParallelForRef(w.rows, kRowAlign, [&](size_t begin, size_t end, int) {
         Int8MatMulRows(w, *xq, y, begin, end, add_to_y);
       });
       return;
     }
   }
+  const float* tiles = share_tiles ? x.FloatTiles(pool) : nullptr;
   const MatMulRowsFn fn = PlainMatMulFn(w.dtype);
   pool.ParallelForRef(w.rows, kRowAlign, [&](size_t begin, size_t end, int) {
     if (fn) {
-      fn(w.data, w.row_bytes, w.rows, w.cols, x, tokens, y, begin, end, add_to_y,
-         matmul_blocking::ThreadScratch(tokens));
+      fn(w.data, w.row_bytes, w.rows, w.cols, x.x(), tiles, x.tokens(), y, begin, end, add_to_y,
+         matmul_blocking::ThreadScratch(x.tokens()));
     } else {
-      QuantMatMulRows(w, x, tokens, y, begin, end, add_to_y);
+      QuantMatMulRows(w, x.x(), x.tokens(), y, begin, end, add_to_y, tiles);
     }
   });
+}
+
+// One product of a plain x: the calling thread's PackedActivations (reused, so nothing is
+// allocated per call) prepares the int8 rows when needed; tiles are packed per thread.
+void BlockedMatMul(const WeightMatrix& w, const float* x, size_t tokens, float* y, bool add_to_y,
+                   ThreadPool& pool) {
+  thread_local PackedActivations caller;
+  caller.Reset(x, tokens, w.cols);
+  BlockedMatMul(w, caller, /*share_tiles=*/false, y, add_to_y, pool);
+}
+
+void CheckPacked(const WeightMatrix& w, const PackedActivations& x, const char* what) {
+  CheckWeightMatrix(w, what);
+  if (x.cols() != w.cols) {
+    Fail(ErrorCode::kInvalidArgument, what, ": activations of ", x.cols(), " columns for a ",
+         w.rows, " x ", w.cols, " matrix");
+  }
 }
 
 }  // namespace
@@ -217,6 +242,21 @@ void MatMulAdd(const WeightMatrix& w, const float* x, size_t tokens, float* y, T
   CheckWeightMatrix(w, "MatMulAdd");
   if (tokens == 0 || w.rows == 0 || w.cols == 0) return;
   BlockedMatMul(w, x, tokens, y, /*add_to_y=*/true, pool);
+}
+
+void MatMul(const WeightMatrix& w, PackedActivations& x, float* y, ThreadPool& pool) {
+  CheckPacked(w, x, "MatMul");
+  if (x.tokens() <= 1 || w.rows == 0 || w.cols == 0) {
+    MatMul(w, x.x(), x.tokens(), y, pool);
+    return;
+  }
+  BlockedMatMul(w, x, /*share_tiles=*/true, y, /*add_to_y=*/false, pool);
+}
+
+void MatMulAdd(const WeightMatrix& w, PackedActivations& x, float* y, ThreadPool& pool) {
+  CheckPacked(w, x, "MatMulAdd");
+  if (x.tokens() == 0 || w.rows == 0 || w.cols == 0) return;
+  BlockedMatMul(w, x, /*share_tiles=*/true, y, /*add_to_y=*/true, pool);
 }
 
 }  // namespace gemma

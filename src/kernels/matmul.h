@@ -9,6 +9,8 @@
 
 namespace gemma {
 
+class PackedActivations;  // kernels/packed_activations.h
+
 // y[r] = sum_c W[r, c] * x[c] for r in [0, w.rows). x: [w.cols], y: [w.rows].
 // Float32 accumulation in a blocked order (not the reference's sequential one).
 void MatVec(const WeightMatrix& w, const float* x, float* y, ThreadPool& pool);
@@ -22,6 +24,12 @@ void MatMul(const WeightMatrix& w, const float* x, size_t tokens, float* y, Thre
 // blocked kernel). For a product split along the shared dimension: the feed-forward block of
 // a prefill runs its down projection in column slices of W (ColumnRange).
 void MatMulAdd(const WeightMatrix& w, const float* x, size_t tokens, float* y, ThreadPool& pool);
+
+// The same two products with x prepared once for several of them (PackedActivations:
+// packed tiles, int8 rows), as the products of a prefill layer that share an input do.
+// Identical results. Error(kInvalidArgument) if x.cols() != w.cols.
+void MatMul(const WeightMatrix& w, PackedActivations& x, float* y, ThreadPool& pool);
+void MatMulAdd(const WeightMatrix& w, PackedActivations& x, float* y, ThreadPool& pool);
 
 // Two products of the same x in one pass over the pool (e.g. the gate and up projections
 // of the feed-forward block): y0 = W0 x, y1 = W1 x. W0 and W1 must have equal cols.

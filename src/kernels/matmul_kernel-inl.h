@@ -26,12 +26,10 @@
 
 #include "base/error.h"
 #include "hwy/aligned_allocator.h"
+#include "kernels/packed_tiles.h"
 
 namespace gemma::matmul_blocking {
-constexpr size_t kMR = 6;    // tokens per register tile
-constexpr size_t kKC = 256;  // columns per block: a [kKC][NR] strip is 16 KiB on AVX2 (L1);
-                             // also one K-quant super-block, or eight 32-value blocks
-constexpr size_t kMC = 120;  // tokens per packed block (multiple of kMR): 120 KiB (L2)
+// kMR, kKC, kMC: kernels/packed_tiles.h.
 // Weight rows per packed block (a multiple of every NR): 2 MiB, in L3. Large, because the
 // activations are re-packed once per block of rows (and that copy reads x from L3).
 constexpr size_t kNC = 2048;
@@ -147,9 +145,12 @@ HWY_INLINE void PrefetchRows(const std::byte* first, size_t stride, size_t rows,
 // packed[(j * kc + k) * kMR + i] = x[t0 + j * kMR + i, k0 + k], zero past the last token.
 // On AVX2 the 6 rows (and 2 zero rows) are transposed 8 columns at a time in registers; each
 // column's 8-float store spills 2 floats into the next column, which its own store then
-// overwrites, and the last one 2 floats past the block (packed needs kPackSlack more).
+// overwrites, and the last one 2 floats past the block (packed needs kPackSlack more),
+// unless no_spill: then the last 8 columns go through the scalar loop (for tiles shared by
+// threads that pack neighbouring blocks at the same time).
 HWY_INLINE void PackActivations(const float* x, size_t cols, size_t t0, size_t mc, size_t k0,
-                                size_t kc, float* HWY_RESTRICT packed) {
+                                size_t kc, float* HWY_RESTRICT packed, bool no_spill = false) {
+  (void)no_spill;  // only the AVX2 path spills
   for (size_t j = 0; j * kMR < mc; ++j) {
     float* HWY_RESTRICT tile = packed + j * kc * kMR;
     const size_t valid = std::min(kMR, mc - j * kMR);  // tokens in this tile
@@ -159,6 +160,7 @@ HWY_INLINE void PackActivations(const float* x, size_t cols, size_t t0, size_t m
     const float* HWY_RESTRICT src[kMR];
     for (size_t i = 0; i < valid; ++i) src[i] = x + (t0 + j * kMR + i) * cols + k0;
     k_done = kc & ~size_t{7};
+    if (no_spill && k_done == kc && k_done >= 8) k_done -= 8;
     PackStripRows8(
         [&](size_t i, size_t k) { return i < valid ? hn::LoadU(df, src[i] + k) : hn::Zero(df); }, 0,
         k_done, kMR, tile);
@@ -249,6 +251,7 @@ HWY_INLINE void CopyOut(const float* HWY_RESTRICT c_block, size_t tokens, size_t
 
 // y[t * rows + r] for r in [row_begin, row_end), all tokens; x: [tokens, cols]. Overwrites
 // y, or adds the product to it when add_to_y (a product split along the shared dimension).
+// prepacked: x already packed (PackTiles), or null to pack it here per block.
 // pack_weights(row0, nc, k0, kc, nr, packed, s) fills strip s: packed[(s * kc + k) * nr + i]
 // = W[row0 + s * nr + i, k0 + k] as float32, zero past the last of the nc rows. Strips are
 // packed as the first token block reaches them rather than all before it: the weights come
@@ -256,9 +259,9 @@ HWY_INLINE void CopyOut(const float* HWY_RESTRICT c_block, size_t tokens, size_t
 // micro-kernel works on the strips before.
 // scratch: ScratchFloats(tokens), aligned to the vector size.
 template <class PackWeights>
-HWY_INLINE void MatMulBlocked(size_t rows, size_t cols, const float* x, size_t tokens, float* y,
-                              size_t row_begin, size_t row_end, bool add_to_y, float* scratch,
-                              const PackWeights& pack_weights) {
+HWY_INLINE void MatMulBlocked(size_t rows, size_t cols, const float* x, const float* prepacked,
+                              size_t tokens, float* y, size_t row_begin, size_t row_end,
+                              bool add_to_y, float* scratch, const PackWeights& pack_weights) {
   const hn::ScalableTag<float> df;
   const size_t nr = 2 * hn::Lanes(df);
   float* HWY_RESTRICT packed_w = scratch;                           // [kNC / nr][kKC][nr]
@@ -273,14 +276,19 @@ HWY_INLINE void MatMulBlocked(size_t rows, size_t cols, const float* x, size_t t
       const bool accumulate = pc != 0;
       for (size_t ic = 0; ic < tokens; ic += kMC) {
         const size_t mc = std::min(kMC, tokens - ic);
-        PackActivations(x, cols, ic, mc, pc, kc, packed_x);
+        const float* HWY_RESTRICT block_x = packed_x;
+        if (prepacked != nullptr) {
+          block_x = prepacked + PackedTileOffset(tokens, pc, ic, kc);
+        } else {
+          PackActivations(x, cols, ic, mc, pc, kc, packed_x);
+        }
         // Whole tiles only: the block has room for the tiles' rows past the last token and
         // columns past the last row, which are computed and never copied out.
         for (size_t jr = 0; jr < nc; jr += nr) {
           if (ic == 0) pack_weights(jc, nc, pc, kc, nr, packed_w, jr / nr);
           const float* strip = packed_w + jr * kc;
           for (size_t ir = 0; ir < mc; ir += kMR) {
-            MicroKernel(df, packed_x + ir * kc, strip, kc, c_block + (ic + ir) * kLdc + jr, kLdc,
+            MicroKernel(df, block_x + ir * kc, strip, kc, c_block + (ic + ir) * kLdc + jr, kLdc,
                         accumulate);
           }
         }

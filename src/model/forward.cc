@@ -150,8 +150,9 @@ void DecoderLayer(const ModelWeights& weights, size_t layer, const ForwardReques
   ForEachToken(tokens, pool, [&](size_t t) {
     RMSNorm(&s.residual[t * hidden], w.attn_norm_scale.data(), hidden, eps, &s.normed[t * hidden]);
   });
-  Linear(w.k, s.normed.data(), tokens, s.k.data(), pool);  // [tokens, kv_heads * head_dim]
-  Linear(w.v, s.normed.data(), tokens, s.v.data(), pool);  // [tokens, kv_heads * head_dim]
+  s.shared_input.Reset(s.normed.data(), tokens, hidden);
+  MatMul(w.k, s.shared_input, s.k.data(), pool);  // [tokens, kv_heads * head_dim]
+  MatMul(w.v, s.shared_input, s.v.data(), pool);  // [tokens, kv_heads * head_dim]
 
   // RoPE with the rotate-half pairing (dimension i turns with i + head_dim/2, not with
   // i + 1); Hugging Face Gemma checkpoints are stored in that order. The cache holds the
@@ -186,7 +187,9 @@ void DecoderLayer(const ModelWeights& weights, size_t layer, const ForwardReques
   const auto position_of = [&](size_t row) {
     return request.first_position + (rows_out.all ? row : rows_out.kept[row]);
   };
-  Linear(w.q, s.normed.data(), rows, s.q.data(), pool);  // [rows, heads * head_dim]
+  // The kept rows moved within `normed`: prepare them anew.
+  if (!rows_out.all) s.shared_input.Reset(s.normed.data(), rows, hidden);
+  MatMul(w.q, s.shared_input, s.q.data(), pool);  // [rows, heads * head_dim]
   ForEachToken(rows, pool,
                [&](size_t r) { RoPE(&s.q[r * q_dim], heads, head_dim, position_of(r), theta); });
 
@@ -206,7 +209,8 @@ void DecoderLayer(const ModelWeights& weights, size_t layer, const ForwardReques
                       &s.attention[r * q_dim], pool);
     }
   }
-  Linear(w.o, s.attention.data(), rows, s.projected.data(), pool);  // [rows, H]
+  s.product_input.Reset(s.attention.data(), rows, q_dim);
+  MatMul(w.o, s.product_input, s.projected.data(), pool);  // [rows, H]
   ForEachToken(rows, pool, [&](size_t t) {
     AddInPlace(&s.residual[t * hidden], &s.projected[t * hidden], hidden);
   });
@@ -224,18 +228,20 @@ void DecoderLayer(const ModelWeights& weights, size_t layer, const ForwardReques
   } else {
     // In slices of the intermediate features (see ForwardScratch): the slice's gate and up
     // rows, then down's matching columns, summed into `projected`.
+    s.shared_input.Reset(s.normed.data(), rows, hidden);
     for (size_t begin = 0; begin < ffn; begin += s.ffn_slab) {
       const size_t width = std::min(s.ffn_slab, ffn - begin);
-      MatMul(RowRange(w.gate, begin, width), s.normed.data(), rows, s.gate.data(), pool);
-      MatMul(RowRange(w.up, begin, width), s.normed.data(), rows, s.up.data(), pool);
+      MatMul(RowRange(w.gate, begin, width), s.shared_input, s.gate.data(), pool);
+      MatMul(RowRange(w.up, begin, width), s.shared_input, s.up.data(), pool);
       ForEachToken(rows, pool, [&](size_t t) {
         GeluTanhMul(&s.gate[t * width], &s.up[t * width], width, &s.gate[t * width]);
       });
       const WeightMatrix down = ColumnRange(w.down, begin, width);
+      s.product_input.Reset(s.gate.data(), rows, width);
       if (begin == 0) {
-        MatMul(down, s.gate.data(), rows, s.projected.data(), pool);  // [rows, H]
+        MatMul(down, s.product_input, s.projected.data(), pool);  // [rows, H]
       } else {
-        MatMulAdd(down, s.gate.data(), rows, s.projected.data(), pool);
+        MatMulAdd(down, s.product_input, s.projected.data(), pool);
       }
     }
   }

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kernels/packed_activations.h"
 #include "kernels/thread_pool.h"
 #include "model/config.h"
 #include "model/kv_cache.h"
@@ -46,6 +47,11 @@ struct ForwardScratch {
   // slices, and at least [I] for decode, which takes the whole width at once.
   std::vector<float> gate;
   std::vector<float> up;
+  // A prefill's product inputs prepared once (packed tiles or int8 rows) for the products
+  // that share them: `normed` for q, k, v and every gate/up slice; the attention output
+  // and each GELU slice for o_proj and down_proj.
+  PackedActivations shared_input;
+  PackedActivations product_input;
 };
 
 // Sees the residual stream at named points: "embedding_scaled", "layer_0" ..

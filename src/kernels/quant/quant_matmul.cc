@@ -65,9 +65,9 @@ void PackQuantWeights(const WeightMatrix& w, size_t row0, size_t nc, size_t k0, 
 
 // y[t * w.rows + r] for r in [row_begin, row_end), all tokens (overwritten, or added to
 // when add_to_y). scratch: matmul_blocking::ScratchFloats(tokens), aligned to the vector size.
-void MatMulRowsQuant(const WeightMatrix& w, const float* x, size_t tokens, float* y,
-                     size_t row_begin, size_t row_end, bool add_to_y, float* scratch) {
-  MatMulBlocked(w.rows, w.cols, x, tokens, y, row_begin, row_end, add_to_y, scratch,
+void MatMulRowsQuant(const WeightMatrix& w, const float* x, const float* prepacked, size_t tokens,
+                     float* y, size_t row_begin, size_t row_end, bool add_to_y, float* scratch) {
+  MatMulBlocked(w.rows, w.cols, x, prepacked, tokens, y, row_begin, row_end, add_to_y, scratch,
                 [&](size_t row0, size_t nc, size_t k0, size_t kc, size_t nr, float* packed,
                     size_t s) { PackQuantWeights(w, row0, nc, k0, kc, nr, packed, s); });
 }
@@ -86,7 +86,7 @@ namespace gemma {
 HWY_EXPORT(MatMulRowsQuant);
 
 void QuantMatMulRows(const WeightMatrix& w, const float* x, size_t tokens, float* y,
-                     size_t row_begin, size_t row_end, bool add_to_y) {
+                     size_t row_begin, size_t row_end, bool add_to_y, const float* prepacked) {
   if (row_begin >= row_end || tokens == 0) return;
   if (w.cols == 0) {
     if (add_to_y) return;
@@ -95,7 +95,8 @@ void QuantMatMulRows(const WeightMatrix& w, const float* x, size_t tokens, float
     return;
   }
   HWY_DYNAMIC_DISPATCH(MatMulRowsQuant)
-  (w, x, tokens, y, row_begin, row_end, add_to_y, matmul_blocking::ThreadScratch(tokens));
+  (w, x, prepacked, tokens, y, row_begin, row_end, add_to_y,
+   matmul_blocking::ThreadScratch(tokens));
 }
 
 }  // namespace gemma

@@ -23,8 +23,10 @@ bool HasInt8MatVec(DType dtype);
 void QuantMatVecRowsInt8(const WeightMatrix& w, const quant::Int8Activations& x, float* y,
                          size_t row_begin, size_t row_end);
 // y[t * w.rows + r] for r in [row_begin, row_end), t in [0, tokens); x: [tokens, w.cols].
-// Overwrites y, or adds the product to it when add_to_y.
+// Overwrites y, or adds the product to it when add_to_y. prepacked: x already in register
+// tiles (PackedActivations::FloatTiles), or null.
 void QuantMatMulRows(const WeightMatrix& w, const float* x, size_t tokens, float* y,
-                     size_t row_begin, size_t row_end, bool add_to_y = false);
+                     size_t row_begin, size_t row_end, bool add_to_y = false,
+                     const float* prepacked = nullptr);
 
 }  // namespace gemma
