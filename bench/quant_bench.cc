@@ -6,7 +6,9 @@
 //    activations rounded to int8 once per call, included in the time).
 //  - QuantMatVecInt8Dram: the same on 131072 x 2048 (half the embedding), four times the
 //    32 MiB L3, so the weights come from DRAM as in a real decode step.
-//  - MatMul (prefill): the 16384 x 2048 matrix times 128 tokens, as FLOP/s.
+//  - MatMul (prefill): the 16384 x 2048 matrix times 128 tokens, as FLOP/s; float32
+//    activations (QuantDot::kFloat32), and MatMulInt8 with QuantDot::kInt8 (the default:
+//    int8 activations where there is an integer prefill kernel, Q4_0; float32 elsewhere).
 //   build-*/bench/quant_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only
 #include <benchmark/benchmark.h>
 
@@ -91,14 +93,16 @@ void BM_QuantMatVecInt8(benchmark::State& state, DType type, size_t rows) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * rows * w.row_bytes));
 }
 
-void BM_QuantMatMul(benchmark::State& state, DType type) {
+void BM_QuantMatMul(benchmark::State& state, DType type, QuantDot dot) {
   const Matrix& m = Quantized(type);
+  WeightMatrix w = m.w;
+  w.quant_dot = dot;
   const size_t tokens = 128;
   const std::vector<float> x = Activations(tokens * kCols);
   std::vector<float> y(tokens * kRows);
   ThreadPool pool(static_cast<int>(state.range(0)));
   for (auto _ : state) {
-    MatMul(m.w, x.data(), tokens, y.data(), pool);
+    MatMul(w, x.data(), tokens, y.data(), pool);
     benchmark::DoNotOptimize(y.data());
   }
   state.counters["FLOP/s"] =
@@ -119,7 +123,12 @@ void BM_QuantMatMul(benchmark::State& state, DType type) {
       ->Arg(2)                                                                                  \
       ->Unit(benchmark::kMillisecond)                                                           \
       ->UseRealTime();                                                                          \
-  BENCHMARK_CAPTURE(BM_QuantMatMul, name, type)                                                 \
+  BENCHMARK_CAPTURE(BM_QuantMatMul, name, type, QuantDot::kFloat32)                             \
+      ->Arg(1)                                                                                  \
+      ->Arg(2)                                                                                  \
+      ->Unit(benchmark::kMillisecond)                                                           \
+      ->UseRealTime();                                                                          \
+  BENCHMARK_CAPTURE(BM_QuantMatMul, name##_Int8, type, QuantDot::kInt8)                         \
       ->Arg(1)                                                                                  \
       ->Arg(2)                                                                                  \
       ->Unit(benchmark::kMillisecond)                                                           \
