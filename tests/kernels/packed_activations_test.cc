@@ -29,9 +29,11 @@ struct Case {
   size_t cols;
 };
 
+// Plain weights start 4 bytes into their buffer with 8-byte row padding: misaligned for
+// vectors, aligned for float32 (a float32 row at an odd address is undefined behaviour).
 OwnedWeights Weights(const Case& c, size_t rows, std::mt19937& rng) {
   OwnedWeights w = IsQuantized(c.dtype) ? QuantizedWeights(c.dtype, rows, c.cols, rng)
-                                        : RandomWeights(c.dtype, rows, c.cols, rng, 2, 6);
+                                        : RandomWeights(c.dtype, rows, c.cols, rng, 4, 8);
   w.matrix.quant_dot = c.dot;
   return w;
 }
