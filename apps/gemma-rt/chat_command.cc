@@ -1,14 +1,15 @@
-// gemma-rt chat --model DIR [--system TEXT] [-t N]: interactive multi-turn chat. One line
-// of stdin is one user turn; the KV cache is kept across turns. Ends at EOF or "/exit".
+// gemma-rt chat --model DIR [--system TEXT] [--max-tokens N] [sampling flags] [-t N]:
+// interactive multi-turn chat. One line of stdin is one user turn; the KV cache is kept
+// across turns. Ends at EOF or "/exit".
 #include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
 #include <memory>
-#include <random>
 #include <string>
 
 #include "apps/gemma-rt/command.h"
+#include "apps/gemma-rt/sampling_flags.h"
 #include "base/error.h"
 #include "gemma_rt/gemma_rt.h"
 
@@ -17,22 +18,25 @@ namespace {
 
 struct ChatFlags {
   std::string model;
+  std::string tokenizer;
   std::string system;
+  size_t max_tokens = 1024;
+  SamplingFlags sampling{.temperature = 0.7f, .top_p = 0.95f};  // moderate, for conversation
   int threads = 0;
   bool exact_quant = false;
 };
 
 int RunChat(const ChatFlags& f) {
-  const gemma_rt::Model model = gemma_rt::Model::Load(
-      {.path = f.model, .threads = f.threads, .exact_quantized_products = f.exact_quant});
+  const gemma_rt::Model model = gemma_rt::Model::Load({.path = f.model,
+                                                       .tokenizer = f.tokenizer,
+                                                       .threads = f.threads,
+                                                       .exact_quantized_products = f.exact_quant});
   if (!model.has_tokenizer()) {
     Fail(ErrorCode::kNotFound, "model ", f.model, " has no tokenizer; chat needs one");
   }
   gemma_rt::Session session(model);
-  // Moderate sampling for conversation; generate exposes every knob.
-  const gemma_rt::GenerateOptions options{
-      .max_tokens = 1024,
-      .sampling = {.temperature = 0.7f, .top_p = 0.95f, .seed = std::random_device{}()}};
+  const gemma_rt::GenerateOptions options{.max_tokens = f.max_tokens,
+                                          .sampling = f.sampling.Options()};
   const bool interactive = isatty(STDIN_FILENO);
   std::string line;
   while (true) {
@@ -63,7 +67,11 @@ void AddChatCommand(CLI::App& app, RunFunction& run) {
   CLI::App* cmd = app.add_subcommand("chat", "Interactive multi-turn chat (Gemma's template)");
   cmd->add_option("--model", f->model, "Model directory (config.json + safetensors + tokenizer)")
       ->required();
+  cmd->add_option("--tokenizer", f->tokenizer,
+                  "tokenizer.json or tokenizer.model (default: the one in the model directory)");
   cmd->add_option("--system", f->system, "Text put at the start of the first user turn");
+  cmd->add_option("--max-tokens", f->max_tokens, "Most tokens per reply")->capture_default_str();
+  f->sampling.Add(cmd);
   cmd->add_option("-t,--threads", f->threads, "Worker threads (default: hardware concurrency)");
   AddExactQuantFlag(*cmd, f->exact_quant);
   cmd->callback([f, &run] { run = [f] { return RunChat(*f); }; });

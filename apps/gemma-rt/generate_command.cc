@@ -37,6 +37,7 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
 
 struct GenerateFlags {
   std::string model;
+  std::string tokenizer;
   std::string prompt;
   std::string prompt_file;
   std::string prompt_ids;
@@ -62,8 +63,10 @@ int RunGenerate(const GenerateFlags& f, const CLI::App& cmd) {
     Fail(ErrorCode::kInvalidArgument, "give only one of --prompt, --prompt-file, --prompt-ids");
   }
   const Clock::time_point load_start = Clock::now();
-  const gemma_rt::Model model = gemma_rt::Model::Load(
-      {.path = f.model, .threads = f.threads, .exact_quantized_products = f.exact_quant});
+  const gemma_rt::Model model = gemma_rt::Model::Load({.path = f.model,
+                                                       .tokenizer = f.tokenizer,
+                                                       .threads = f.threads,
+                                                       .exact_quantized_products = f.exact_quant});
   const double load_seconds = Seconds(load_start, Clock::now());
   if (!model.has_tokenizer() && !f.print_ids) {
     Fail(ErrorCode::kInvalidArgument, "model ", f.model,
@@ -133,6 +136,8 @@ void AddGenerateCommand(CLI::App& app, RunFunction& run) {
   auto f = std::make_shared<GenerateFlags>();
   CLI::App* cmd = app.add_subcommand("generate", "Generate text from a prompt");
   cmd->add_option("--model", f->model, "Model directory (config.json + safetensors)")->required();
+  cmd->add_option("--tokenizer", f->tokenizer,
+                  "tokenizer.json or tokenizer.model (default: the one in the model directory)");
   cmd->add_option("--prompt", f->prompt, "Prompt text (<bos> is added)");
   cmd->add_option("--prompt-file", f->prompt_file, "Read the prompt text from a file");
   cmd->add_option("--prompt-ids", f->prompt_ids, "Prompt token ids, used exactly: 2,17,33");

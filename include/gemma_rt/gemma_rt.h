@@ -20,6 +20,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace gemma_rt {
@@ -71,6 +72,8 @@ struct SamplingOptions {
   float min_p = 0.0f;        // 0: off
   float repeat_penalty = 1.0f;
   uint64_t seed = 0;  // the same seed, prompt and options give the same output
+  // (token id, value added to its logit) before every other step (OpenAI's logit_bias).
+  std::vector<std::pair<int32_t, float>> logit_bias;
 };
 
 struct GenerateOptions {
@@ -107,8 +110,11 @@ struct SessionOptions {
   size_t prefill_chunk = 512;  // tokens per batched forward call
 };
 
-// One conversation: its own KV cache and buffers. Sessions of one Model do not interfere;
-// calls on sessions of one Model are serialized (they share its thread pool).
+// One conversation: its own KV cache and buffers. Sessions of one Model do not interfere.
+// Threads: a Session is used by one thread at a time; sessions of one Model may be used
+// from different threads, and their forward passes take turns on the model's thread pool
+// (the model's lock is held only during a forward pass, never while a callback runs, so a
+// callback may use other sessions; calling its own session from its callback is an error).
 class Session {
  public:
   explicit Session(const Model& model, const SessionOptions& options = {});
@@ -120,7 +126,10 @@ class Session {
   void Prefill(std::span<const int32_t> ids);
   // Tokenizes and prefills; <bos> is added when the session is empty.
   void PrefillText(std::string_view text);
-  // Continues from the last prefilled or generated position.
+  // Continues from the end of the context. Every id in the result joins the context (the
+  // last one's forward pass runs when the context is next used), so a following Generate,
+  // Prefill or chat turn continues from exactly what was streamed. A stopping EOS or
+  // <end_of_turn> is not added; a stop string is cut from the text but its ids stay.
   GenerateResult Generate(const GenerateOptions& options, const TokenCallback& callback = {});
 
   // One chat turn with Gemma's template (<start_of_turn>user\n...<end_of_turn>\n
@@ -129,13 +138,14 @@ class Session {
   GenerateResult ChatTurn(std::string_view user_text, GenerateOptions options,
                           const TokenCallback& callback = {}, std::string_view system_text = {});
 
-  // Logits [vocab] after the last Prefill (or of the last id fed back during Generate).
+  // Logits [vocab] for the position after the context (runs the last generated id's forward
+  // pass if it has not run yet). Valid until the next call on the session.
   std::span<const float> Logits() const;
   // One forward pass over ids that returns the logits at `positions` (absolute, ascending,
   // among the new ones): [positions.size() * vocab].
   std::vector<float> PrefillWithLogits(std::span<const int32_t> ids,
                                        std::span<const size_t> positions);
-  size_t position() const;
+  size_t position() const;  // ids in the context (prompt and generated)
   void Reset();
 
  private:

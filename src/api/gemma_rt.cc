@@ -1,5 +1,7 @@
 // The public API over the engine: conversions between the public option structs and the
-// internal ones, and one mutex per model because sessions share its thread pool.
+// internal ones, and one mutex per model because sessions share its thread pool. The
+// mutex is held only around forward passes (gemma::SessionOptions::pool_mutex), never
+// while a user's callback runs, so a callback may use other sessions of the same model.
 #include "gemma_rt/gemma_rt.h"
 
 #include <mutex>
@@ -83,19 +85,41 @@ const char* StopReasonName(StopReason reason) {
 struct Session::Impl {
   std::shared_ptr<Model::Impl> model;
   gemma::Session session;
+  bool busy = false;  // a call is running (re-entered only from its own callback)
 };
+
+namespace {
+// Marks a session busy for one call; a call from the session's own token callback would
+// change the context under the running generation, so it is refused with a clear error.
+class BusyGuard {
+ public:
+  explicit BusyGuard(bool& busy) : busy_(busy) {
+    if (busy_) {
+      gemma::Fail(gemma::ErrorCode::kInvalidArgument,
+                  "gemma_rt::Session: called from its own token callback while it generates; "
+                  "a callback may use other sessions, not the one that is calling it");
+    }
+    busy_ = true;
+  }
+  ~BusyGuard() { busy_ = false; }
+
+ private:
+  bool& busy_;
+};
+}  // namespace
 
 Session::Session(const Model& model, const SessionOptions& options)
     : impl_(new Impl{.model = model.impl_,
-                     .session = gemma::Session(
-                         model.impl_->weights, *model.impl_->pool,
-                         {.context = options.context, .prefill_chunk = options.prefill_chunk})}) {}
+                     .session = gemma::Session(model.impl_->weights, *model.impl_->pool,
+                                               {.context = options.context,
+                                                .prefill_chunk = options.prefill_chunk,
+                                                .pool_mutex = &model.impl_->mutex})}) {}
 Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;
 Session::~Session() = default;
 
 void Session::Prefill(std::span<const int32_t> ids) {
-  std::lock_guard lock(impl_->model->mutex);
+  BusyGuard busy(impl_->busy);
   impl_->session.Append(ids);
 }
 
@@ -110,16 +134,19 @@ GenerateResult Session::Generate(const GenerateOptions& options, const TokenCall
   static_assert(static_cast<int>(StopReason::kContextFull) ==
                 static_cast<int>(gemma::StopReason::kContextFull));
   const SamplingOptions& s = options.sampling;
-  const gemma::GenerateOptions internal{.max_tokens = options.max_tokens,
-                                        .sampling = {.temperature = s.temperature,
-                                                     .top_k = s.top_k,
-                                                     .top_p = s.top_p,
-                                                     .min_p = s.min_p,
-                                                     .repeat_penalty = s.repeat_penalty,
-                                                     .seed = s.seed},
-                                        .stop_at_end_of_turn = options.chat,
-                                        .stop_strings = options.stop_strings};
-  std::lock_guard lock(impl_->model->mutex);
+  // Field by field: GCC 12 warns (falsely) about a nested designated initializer here.
+  gemma::GenerateOptions internal;
+  internal.max_tokens = options.max_tokens;
+  internal.sampling.temperature = s.temperature;
+  internal.sampling.top_k = s.top_k;
+  internal.sampling.top_p = s.top_p;
+  internal.sampling.min_p = s.min_p;
+  internal.sampling.repeat_penalty = s.repeat_penalty;
+  internal.sampling.seed = s.seed;
+  internal.sampling.logit_bias = s.logit_bias;
+  internal.stop_at_end_of_turn = options.chat;
+  internal.stop_strings = options.stop_strings;
+  BusyGuard busy(impl_->busy);
   const gemma::GenerateResult r =
       gemma::Generate(impl_->session, impl_->model->tokenizer.get(), internal, callback);
   return {.ids = r.ids,
@@ -137,16 +164,23 @@ GenerateResult Session::ChatTurn(std::string_view user_text, GenerateOptions opt
   return Generate(options, callback);
 }
 
-std::span<const float> Session::Logits() const { return impl_->session.logits(); }
+std::span<const float> Session::Logits() const {
+  BusyGuard busy(impl_->busy);
+  impl_->session.RunPending();  // the last generated id's forward pass, if not run yet
+  return impl_->session.logits();
+}
 
 std::vector<float> Session::PrefillWithLogits(std::span<const int32_t> ids,
                                               std::span<const size_t> positions) {
-  std::lock_guard lock(impl_->model->mutex);
+  BusyGuard busy(impl_->busy);
   return impl_->session.AppendWithLogits(ids, positions);
 }
 
 size_t Session::position() const { return impl_->session.position(); }
 
-void Session::Reset() { impl_->session.Reset(); }
+void Session::Reset() {
+  BusyGuard busy(impl_->busy);
+  impl_->session.Reset();
+}
 
 }  // namespace gemma_rt

@@ -38,7 +38,7 @@ double SecondsSince(Clock::time_point start) {
 
 GenerateResult Generate(Session& session, const Tokenizer* tokenizer,
                         const GenerateOptions& options, const TokenCallback& callback) {
-  if (session.logits().empty()) {
+  if (session.position() == 0) {
     Fail(ErrorCode::kInvalidArgument, "Generate: the session has no prompt (Append ids first)");
   }
   if (!options.stop_strings.empty() && tokenizer == nullptr) {
@@ -57,8 +57,24 @@ GenerateResult Generate(Session& session, const Tokenizer* tokenizer,
     return callback ? callback(id, text) : true;
   };
 
-  bool stopped = options.max_tokens == 0;
-  while (!stopped) {
+  // Each id joins the context as soon as it is sampled; its forward pass (the decode step)
+  // runs at the top of the next iteration, so the last id of a generation is in the context
+  // without a wasted forward pass (see Session).
+  while (true) {
+    if (result.ids.size() >= options.max_tokens) {
+      result.stop_reason = StopReason::kMaxTokens;
+      break;
+    }
+    if (session.position() >= session.context()) {
+      result.stop_reason = StopReason::kContextFull;
+      break;
+    }
+    if (session.pending() > 0) {
+      const Clock::time_point step = Clock::now();
+      session.RunPending();
+      result.decode_seconds += SecondsSince(step);
+      ++result.decode_steps;
+    }
     const int32_t id = sampler.Sample(session.logits(), session.tokens());
     if (result.ids.empty()) result.first_token_seconds = SecondsSince(start);
     if (id == eos) {
@@ -69,26 +85,17 @@ GenerateResult Generate(Session& session, const Tokenizer* tokenizer,
       result.stop_reason = StopReason::kEndOfTurn;
       break;
     }
+    session.AppendPending(id);
     result.ids.push_back(id);
     const StopStringMatcher::Result piece = matcher.Push(decoder ? decoder->Push(id) : "");
     if (!emit(id, piece.text)) {
       result.stop_reason = StopReason::kCallback;
-      stopped = true;
-    } else if (piece.stopped) {
-      result.stop_reason = StopReason::kStopString;
-      stopped = true;
-    } else if (result.ids.size() >= options.max_tokens) {
-      result.stop_reason = StopReason::kMaxTokens;
-      stopped = true;
-    } else if (session.position() >= session.context()) {
-      result.stop_reason = StopReason::kContextFull;
-      stopped = true;
+      break;
     }
-    if (stopped) break;
-    const Clock::time_point step = Clock::now();
-    session.Append(std::span<const int32_t>(&result.ids.back(), 1));
-    result.decode_seconds += SecondsSince(step);
-    ++result.decode_steps;
+    if (piece.stopped) {
+      result.stop_reason = StopReason::kStopString;
+      break;
+    }
   }
 
   // Bytes the decoder or the stop-string matcher still holds, unless a stop string cut

@@ -49,9 +49,14 @@ struct GenerateResult {
   double decode_seconds = 0;       // time spent in them
 };
 
-// Continues from the session's last logits (Append a prompt first). The sampled ids go
-// into the session, except the last one when generation stops (its forward pass would be
-// wasted); a chat follows it with "<end_of_turn>\n" either way. `tokenizer` may be null.
+// Continues from the end of the session's context (Append a prompt first). Every generated
+// id in result.ids joins the session's context, the last one too (its forward pass runs
+// when the context is next used), so a following Generate or chat turn continues from
+// exactly what the user was shown. Ids that stop generation without being shown (EOS, and
+// <end_of_turn> in chat mode) are not added; a chat's next turn starts by closing the
+// model's turn ("<end_of_turn>\n") whichever way the reply ended. A stop string is cut from
+// the text, but the ids that produced it stay in the context (what the model generated is
+// what it sees next). `tokenizer` may be null.
 GenerateResult Generate(Session& session, const Tokenizer* tokenizer,
                         const GenerateOptions& options, const TokenCallback& callback);
 

@@ -21,6 +21,31 @@ double Rng::Uniform() {
 
 namespace {
 
+class LogitBiasStep : public SamplerStep {
+ public:
+  explicit LogitBiasStep(std::vector<std::pair<int32_t, float>> bias) : bias_(std::move(bias)) {}
+  void Apply(Candidates& candidates, std::span<const int32_t>) override {
+    auto& items = candidates.items;
+    for (const auto& [id, bias] : bias_) {
+      if (static_cast<size_t>(id) >= items.size()) {
+        Fail(ErrorCode::kOutOfRange, "logit bias for token id ", id, " outside the vocabulary [0, ",
+             items.size(), ")");
+      }
+      // The first step sees every id at its own index; otherwise look for it.
+      Candidate* c = &items[id];
+      if (c->id != id) {
+        c = &*std::find_if(items.begin(), items.end(),
+                           [&](const Candidate& x) { return x.id == id; });
+      }
+      c->logit += bias;
+    }
+    candidates.sorted = false;
+  }
+
+ private:
+  std::vector<std::pair<int32_t, float>> bias_;
+};
+
 class RepetitionPenaltyStep : public SamplerStep {
  public:
   RepetitionPenaltyStep(float penalty, size_t window) : penalty_(penalty), window_(window) {}
@@ -112,6 +137,16 @@ class MinPStep : public SamplerStep {
 
 }  // namespace
 
+std::unique_ptr<SamplerStep> LogitBias(std::vector<std::pair<int32_t, float>> bias) {
+  for (const auto& [id, value] : bias) {
+    if (id < 0) Fail(ErrorCode::kInvalidArgument, "logit bias for a negative token id ", id);
+    if (!std::isfinite(value)) {
+      Fail(ErrorCode::kInvalidArgument, "logit bias for token id ", id, " is not finite");
+    }
+  }
+  return std::make_unique<LogitBiasStep>(std::move(bias));
+}
+
 std::unique_ptr<SamplerStep> RepetitionPenalty(float penalty, size_t window) {
   if (!(penalty > 0.0f) || !std::isfinite(penalty)) {
     Fail(ErrorCode::kInvalidArgument, "repeat penalty must be > 0, got ", penalty);
@@ -174,6 +209,7 @@ int32_t SamplerChain::Sample(std::span<const float> logits, std::span<const int3
 
 SamplerChain MakeSampler(const SamplingOptions& o) {
   std::vector<std::unique_ptr<SamplerStep>> steps;
+  if (!o.logit_bias.empty()) steps.push_back(LogitBias(o.logit_bias));
   if (o.repeat_penalty != 1.0f)
     steps.push_back(RepetitionPenalty(o.repeat_penalty, o.repeat_window));
   if (o.temperature < 0.0f || !std::isfinite(o.temperature)) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sampling/candidates.h"
@@ -32,6 +33,9 @@ class SamplerStep {
 };
 
 // Each factory validates its argument and throws Error(kInvalidArgument) naming it.
+// Adds a bias to the logits of the given ids (OpenAI's logit_bias; a large negative bias
+// bans an id). Ids must be in the vocabulary (checked when applied) and biases finite.
+std::unique_ptr<SamplerStep> LogitBias(std::vector<std::pair<int32_t, float>> bias);
 // Divides logits of ids in the last `window` history ids by `penalty` when positive and
 // multiplies them when negative (the CTRL / Hugging Face rule); penalty >= 1 discourages.
 std::unique_ptr<SamplerStep> RepetitionPenalty(float penalty, size_t window);
@@ -70,9 +74,10 @@ struct SamplingOptions {
   float repeat_penalty = 1.0f;  // 1: off
   size_t repeat_window = 64;    // how many recent ids the penalty looks at
   uint64_t seed = 0;
+  std::vector<std::pair<int32_t, float>> logit_bias;  // (id, added to its logit), first
 };
 
-// repetition penalty -> temperature -> top-k -> top-p -> min-p -> pick (the order of
+// logit bias -> repetition penalty -> temperature -> top-k -> top-p -> min-p -> pick (the order of
 // Hugging Face's logits warpers). temperature 0 gives greedy after the penalty.
 SamplerChain MakeSampler(const SamplingOptions& options);
 

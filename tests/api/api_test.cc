@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "gemma_rt/gemma_rt.h"
@@ -65,10 +67,9 @@ TEST(ApiSessions, TwoInterleavedSessionsGiveTheSameResultsAsSeparateRuns) {
   std::vector<int32_t> ids_a, ids_b;
   const gemma_rt::GenerateOptions one{.max_tokens = 1, .sampling = {.temperature = 0.0f}};
   for (int step = 0; step < 16; ++step) {
+    // Each call continues the context the previous one left (its id included).
     ids_a.push_back(a.Generate(one).ids.at(0));
-    a.Prefill(std::span(&ids_a.back(), 1));
     ids_b.push_back(b.Generate(one).ids.at(0));
-    b.Prefill(std::span(&ids_b.back(), 1));
   }
   EXPECT_EQ(ids_a, alone_a);
   EXPECT_EQ(ids_b, alone_b);
@@ -84,6 +85,68 @@ TEST(ApiSessions, SeededSamplingIsReproducible) {
   };
   EXPECT_EQ(sample(3), sample(3));
   EXPECT_NE(sample(3), sample(4));
+}
+
+// The model's lock is held only during forward passes: a token callback may drive another
+// session of the same model (it deadlocked when the lock covered the whole generation).
+TEST(ApiSessions, ACallbackMayUseAnotherSessionOfTheSameModel) {
+  const auto g = LoadGoldenCase("tiny-2b-f32");
+  const gemma_rt::Model model = gemma_rt::Model::Load({.path = g.dir, .threads = 2});
+  gemma_rt::Session outer(model, {.context = 64}), inner(model, {.context = 64});
+  outer.Prefill(g.prompt_ids);
+  inner.Prefill(g.prompt_ids);
+  std::vector<int32_t> inner_ids;
+  const gemma_rt::GenerateOptions one{.max_tokens = 1, .sampling = {.temperature = 0.0f}};
+  const gemma_rt::GenerateResult result =
+      outer.Generate(kGreedy16, [&](int32_t id, std::string_view) {
+        if (id >= 0) inner_ids.push_back(inner.Generate(one).ids.at(0));
+        return true;
+      });
+  EXPECT_EQ(result.ids, g.greedy_ids);
+  EXPECT_EQ(inner_ids, g.greedy_ids);
+}
+
+TEST(ApiSessions, ACallbackThatCallsItsOwnSessionGetsAClearError) {
+  const auto g = LoadGoldenCase("tiny-2b-f32");
+  const gemma_rt::Model model = gemma_rt::Model::Load({.path = g.dir, .threads = 1});
+  gemma_rt::Session session(model, {.context = 64});
+  session.Prefill(g.prompt_ids);
+  try {
+    session.Generate(kGreedy16, [&](int32_t, std::string_view) {
+      session.Prefill(g.prompt_ids);
+      return true;
+    });
+    FAIL() << "a callback re-entered its own session";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("its own token callback"), std::string::npos) << e.what();
+  }
+  // The session is usable afterwards and continues after the one id it generated.
+  const std::vector<int32_t> rest =
+      session.Generate({.max_tokens = 15, .sampling = {.temperature = 0.0f}}).ids;
+  std::vector<int32_t> all = {g.greedy_ids[0]};
+  all.insert(all.end(), rest.begin(), rest.end());
+  EXPECT_EQ(all, g.greedy_ids);
+}
+
+// Sessions of one model on several threads at once (run under ThreadSanitizer in CI).
+TEST(ApiSessions, SessionsOnSeveralThreadsGiveTheirSequentialResults) {
+  const auto g = LoadGoldenCase("tiny-7b-f32");
+  const gemma_rt::Model model = gemma_rt::Model::Load({.path = g.dir, .threads = 2});
+  const std::vector<std::vector<int32_t>> prompts = {
+      g.prompt_ids, {2, 77, 301, 5, 5, 64}, {2, 9}, {2, 400, 401, 402, 403, 404, 405, 406}};
+  auto run = [&](const std::vector<int32_t>& prompt, uint64_t seed) {
+    gemma_rt::Session s(model, {.context = 64});
+    s.Prefill(prompt);
+    return s.Generate({.max_tokens = 12, .sampling = {.temperature = 0.8f, .seed = seed}}).ids;
+  };
+  std::vector<std::vector<int32_t>> sequential, parallel(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) sequential.push_back(run(prompts[i], i));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    threads.emplace_back([&, i] { parallel[i] = run(prompts[i], i); });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(parallel, sequential);
 }
 
 TEST(ApiErrors, TextWithoutATokenizerAndBadIdsAreClearErrors) {

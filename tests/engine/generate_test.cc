@@ -41,8 +41,9 @@ TEST_P(EngineGoldenTest, ChunkedPrefillAndGreedyLoopGiveTheGoldenIds) {
     EXPECT_EQ(result.ids, g.greedy_ids) << "prefill chunk " << chunk;
     EXPECT_EQ(streamed, g.greedy_ids);
     EXPECT_EQ(result.stop_reason, StopReason::kMaxTokens);
-    // The last id is not fed back: its forward pass would be wasted.
-    EXPECT_EQ(session.position(), g.prompt_ids.size() + g.greedy_ids.size() - 1);
+    // Every generated id is in the context; the last one's forward pass has not run yet.
+    EXPECT_EQ(session.position(), g.prompt_ids.size() + g.greedy_ids.size());
+    EXPECT_EQ(session.pending(), 1u);
   }
 }
 
@@ -77,13 +78,51 @@ TEST(Sessions, InterleavedSessionsOnOneModelMatchSeparateRuns) {
   sb.Append(other_prompt);
   std::vector<int32_t> ids_a, ids_b;
   for (int step = 0; step < 16; ++step) {
+    // Each call continues the context the previous one left (its id included).
     ids_a.push_back(Generate(sa, nullptr, Greedy(1), nullptr).ids.at(0));
-    sa.Append(std::span(&ids_a.back(), 1));
     ids_b.push_back(Generate(sb, nullptr, Greedy(1), nullptr).ids.at(0));
-    sb.Append(std::span(&ids_b.back(), 1));
   }
   EXPECT_EQ(ids_a, alone_a);
   EXPECT_EQ(ids_b, alone_b);
+}
+
+// Whatever stopped a generation, the next one continues from every id shown so far: two
+// generations of 5 and 11 ids give the golden 16 (the last id of each stop is in the
+// context, its forward pass run by the next call).
+TEST(Continuation, GeneratingAgainAfterAnyStopContinuesFromEveryShownId) {
+  const testing::GoldenCase g = LoadGoldenCase("tiny-2b-long");
+  const ModelWeights weights = LoadSafetensorsModel(g.dir);
+  ThreadPool pool(2);
+  Session by_max(weights, pool, {.context = 512});
+  by_max.Append(g.prompt_ids);
+  std::vector<int32_t> ids = Generate(by_max, nullptr, Greedy(5), nullptr).ids;
+  EXPECT_EQ(by_max.position(), g.prompt_ids.size() + 5);
+  const std::vector<int32_t> rest = Generate(by_max, nullptr, Greedy(11), nullptr).ids;
+  ids.insert(ids.end(), rest.begin(), rest.end());
+  EXPECT_EQ(ids, g.greedy_ids);
+
+  Session by_callback(weights, pool, {.context = 512});
+  by_callback.Append(g.prompt_ids);
+  int calls = 0;
+  const GenerateResult first = Generate(by_callback, nullptr, Greedy(16),
+                                        [&](int32_t, std::string_view) { return ++calls < 7; });
+  EXPECT_EQ(first.stop_reason, StopReason::kCallback);
+  ids = first.ids;
+  const std::vector<int32_t> more = Generate(by_callback, nullptr, Greedy(9), nullptr).ids;
+  ids.insert(ids.end(), more.begin(), more.end());
+  EXPECT_EQ(ids, g.greedy_ids);
+
+  // A prompt appended after a stop follows the last shown id (one prefill runs both).
+  Session appended(weights, pool, {.context = 512});
+  appended.Append(g.prompt_ids);
+  const std::vector<int32_t> head = Generate(appended, nullptr, Greedy(4), nullptr).ids;
+  const std::vector<int32_t> next = {g.greedy_ids[4], g.greedy_ids[5]};
+  appended.Append(next);
+  std::vector<int32_t> all = head;
+  all.insert(all.end(), next.begin(), next.end());
+  const std::vector<int32_t> tail = Generate(appended, nullptr, Greedy(10), nullptr).ids;
+  all.insert(all.end(), tail.begin(), tail.end());
+  EXPECT_EQ(all, g.greedy_ids);
 }
 
 TEST(StopRules, EndOfSequenceStopsAndIsNotEmitted) {
@@ -126,7 +165,10 @@ TEST(StopRules, ContextFullStopsGenerationAndRejectsLongPrompts) {
   session.Append(g.prompt_ids);
   const GenerateResult result = Generate(session, nullptr, Greedy(16), nullptr);
   EXPECT_EQ(result.stop_reason, StopReason::kContextFull);
-  EXPECT_EQ(result.ids.size(), 4u);  // positions 10, 11, 12 fed back; the 4th id needs none
+  // Ids at positions 10, 11, 12: all in the context; a fourth would have no position.
+  EXPECT_EQ(result.ids, std::vector<int32_t>(g.greedy_ids.begin(), g.greedy_ids.begin() + 3));
+  EXPECT_EQ(session.position(), 13u);
+  EXPECT_EQ(Generate(session, nullptr, Greedy(16), nullptr).stop_reason, StopReason::kContextFull);
 
   Session small(weights, pool, {.context = 9});
   try {

@@ -1,6 +1,6 @@
 // Streaming text and stop strings through the real Gemma tokenizer, on the tiny golden
 // model (its 512 ids are the first 512 of Gemma's vocabulary). Needs the tokenizer.json
-// that scripts/fetch-tokenizer.sh caches; skipped when it has not been fetched.
+// that scripts/fetch-tokenizer.sh caches (the test command fetches it); fails without it.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -9,29 +9,21 @@
 
 #include "engine/generate.h"
 #include "model/golden_support.h"
+#include "tokenizer/gemma_tokenizer_path.h"  // tests/tokenizer/
 
 namespace gemma {
 namespace {
 
-std::string CachedTokenizer() {
-  const char* cache = std::getenv("GEMMA_RT_CACHE");
-  const char* home = std::getenv("HOME");
-  const std::string root = cache ? cache : std::string(home ? home : "") + "/.cache/gemma-rt";
-  return root + "/tokenizer/gemma/tokenizer.json";
-}
-
 class StreamingTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(CachedTokenizer())) {
-      GTEST_SKIP() << "no " << CachedTokenizer() << " (run scripts/fetch-tokenizer.sh)";
-    }
-    tokenizer_ = Tokenizer::FromFile(CachedTokenizer());
+    tokenizer_ = testing::GemmaTokenizer();
+    ASSERT_NE(tokenizer_, nullptr);
   }
   GenerateResult Run(const GenerateOptions& options, std::string* streamed) {
     Session session(weights_, pool_, {.context = 128});
     session.Append(golden_.prompt_ids);
-    return Generate(session, tokenizer_.get(), options, [&](int32_t, std::string_view text) {
+    return Generate(session, tokenizer_, options, [&](int32_t, std::string_view text) {
       *streamed += text;
       return true;
     });
@@ -40,7 +32,7 @@ class StreamingTest : public ::testing::Test {
   testing::GoldenCase golden_ = testing::LoadGoldenCase("tiny-2b-f32");
   ModelWeights weights_ = LoadSafetensorsModel(golden_.dir);
   ThreadPool pool_{2};
-  std::unique_ptr<Tokenizer> tokenizer_;
+  const Tokenizer* tokenizer_ = nullptr;
 };
 
 TEST_F(StreamingTest, StreamedTextIsTheDecodedIds) {
