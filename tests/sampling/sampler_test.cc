@@ -141,5 +141,28 @@ TEST(RandomPick, NeverPicksWhatTheStepsRemoved) {
   }
 }
 
+TEST(LogitBias, AddsToTheNamedIdsBeforeEveryOtherStep) {
+  // Greedy picks id 3 unaided; a bias lifts id 0 over it, a large negative one bans id 3.
+  SamplerChain lift = MakeSampler({.temperature = 0.0f, .logit_bias = {{0, 100.0f}}});
+  EXPECT_EQ(lift.Sample(kLogits, {}), 0);
+  SamplerChain ban = MakeSampler({.temperature = 0.0f, .logit_bias = {{3, -100.0f}}});
+  EXPECT_NE(ban.Sample(kLogits, {}), 3);
+  // Before the penalty and the truncations: with top-k 1 the biased id is the one kept.
+  SamplerChain first = MakeSampler({.temperature = 1.0f, .top_k = 1, .logit_bias = {{1, 50.0f}}});
+  EXPECT_EQ(first.Sample(kLogits, {}), 1);
+}
+
+TEST(LogitBias, BadIdsAndValuesAreRefusedWithTheirName) {
+  EXPECT_THROW(MakeSampler({.logit_bias = {{-1, 1.0f}}}), Error);
+  EXPECT_THROW(MakeSampler({.logit_bias = {{0, std::nanf("")}}}), Error);
+  SamplerChain outside = MakeSampler({.temperature = 0.0f, .logit_bias = {{1000, 1.0f}}});
+  try {
+    outside.Sample(kLogits, {});
+    FAIL() << "a bias for id 1000 of a 4-id vocabulary was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("1000"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace gemma
