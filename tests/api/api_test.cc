@@ -29,7 +29,8 @@ TEST_P(ApiGoldenTest, GreedyIdsAndLogitsMatchTheReference) {
     float diff = 0;
     for (size_t v = 0; v < vocab; ++v)
       diff = std::max(diff, std::abs(logits[i * vocab + v] - g.logits[i][v]));
-    EXPECT_LE(diff, 1e-4f * g.max_abs_logit) << "position " << g.logits_positions[i];
+    EXPECT_LE(diff, gemma::testing::kGoldenLogitsTolerance * g.max_abs_logit)
+        << "position " << g.logits_positions[i];
   }
   std::vector<int32_t> streamed;
   const gemma_rt::GenerateResult result =

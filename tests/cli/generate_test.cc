@@ -108,7 +108,8 @@ TEST(CliLogits, PrintsOneJsonLinePerPositionMatchingTheGolden) {
     const auto logits = j.at("logits").get<std::vector<float>>();
     ASSERT_EQ(logits.size(), g.logits[row].size());
     for (size_t v = 0; v < logits.size(); ++v) {
-      EXPECT_NEAR(logits[v], g.logits[row][v], 1e-4f * g.max_abs_logit);
+      EXPECT_NEAR(logits[v], g.logits[row][v],
+                  gemma::testing::kGoldenLogitsTolerance * g.max_abs_logit);
     }
   }
   EXPECT_FALSE(std::getline(lines, line));

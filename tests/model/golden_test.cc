@@ -64,7 +64,7 @@ struct HiddenRecorder {
 void ExpectHiddenStatesMatch(const GoldenCase& g, const HiddenRecorder& recorder) {
   ASSERT_FALSE(g.hidden_states.empty());
   for (const auto& [key, golden_rows] : g.hidden_states) {
-    const float bound = 1e-4f * MaxAbs(golden_rows);
+    const float bound = testing::kGoldenHiddenTolerance * MaxAbs(golden_rows);
     ASSERT_TRUE(recorder.rows.count(key)) << "the observer never saw " << key;
     for (size_t i = 0; i < g.hidden_states_positions.size(); ++i) {
       const size_t position = g.hidden_states_positions[i];
@@ -78,7 +78,8 @@ void ExpectHiddenStatesMatch(const GoldenCase& g, const HiddenRecorder& recorder
 
 void ExpectLogitsRowMatches(const GoldenCase& g, std::span<const float> row,
                             const std::vector<float>& golden, const std::string& what) {
-  EXPECT_LE(MaxAbsDiff(row, golden), 1e-4f * g.max_abs_logit) << g.name << ": " << what;
+  EXPECT_LE(MaxAbsDiff(row, golden), testing::kGoldenLogitsTolerance * g.max_abs_logit)
+      << g.name << ": " << what;
 }
 
 class GoldenTest : public ::testing::TestWithParam<std::string> {
@@ -168,7 +169,8 @@ TEST_P(GoldenTest, LastLayerOnlyForWantedRowsEqualsEveryRow) {
     KVCache full_cache(weights_.config, n), trimmed_cache(weights_.config, n);
     const std::vector<float> full = run(wanted, true, full_cache);
     const std::vector<float> trimmed = run(wanted, false, trimmed_cache);
-    EXPECT_LE(MaxAbsDiff(trimmed, full), 1e-5f * g.max_abs_logit) << wanted.size() << " rows";
+    EXPECT_LE(MaxAbsDiff(trimmed, full), testing::kSameArithmeticTolerance * g.max_abs_logit)
+        << wanted.size() << " rows";
   }
   // No logits wanted: the keys and values of every layer still reach the cache, so a decode
   // step afterwards sees the whole prompt.
@@ -185,7 +187,8 @@ TEST_P(GoldenTest, LastLayerOnlyForWantedRowsEqualsEveryRow) {
            .logits = logits},
           cache, scratch, pool_);
   KVCache reference_cache(weights_.config, n);
-  EXPECT_LE(MaxAbsDiff(logits, run(last, true, reference_cache)), 1e-5f * g.max_abs_logit);
+  EXPECT_LE(MaxAbsDiff(logits, run(last, true, reference_cache)),
+            testing::kSameArithmeticTolerance * g.max_abs_logit);
 }
 
 TEST_P(GoldenTest, TokenByTokenDecodeMatchesLogitsAndHiddenStates) {
@@ -278,7 +281,8 @@ TEST_P(GoldenTest, DecodeWithCacheEqualsFullRecompute) {
              .logits_for = full_last,
              .logits = recomputed},
             fresh, scratch, pool_);
-    EXPECT_LE(MaxAbsDiff(decoded, recomputed), 1e-5f * g.max_abs_logit) << "position " << p;
+    EXPECT_LE(MaxAbsDiff(decoded, recomputed), testing::kSameArithmeticTolerance * g.max_abs_logit)
+        << "position " << p;
   }
 }
 

@@ -202,7 +202,8 @@ TEST(GroupedQueryAttention, PrefillAndDecodeMatchADoublePrecisionReference) {
   std::mt19937 rng(11);
   while (ids.size() < 23) ids.push_back(static_cast<int32_t>(rng() % vocab));
   const std::vector<Vec> expected = ReferenceLogits(m, ids);
-  const double bound = 1e-4 * MaxAbs(expected);
+  // Measured 1.55e-6 of the largest logit (decode) and 1.16e-6 (prefill); about 4x that.
+  const double bound = 6e-6 * MaxAbs(expected);
   ThreadPool pool(2);
 
   // One batched prefill with logits at every position.
@@ -229,7 +230,9 @@ TEST(GroupedQueryAttention, PrefillAndDecodeMatchADoublePrecisionReference) {
       ASSERT_NEAR(prefill[t * vocab + i], expected[t][i], bound)
           << "prefill, position " << t << " id " << i;
       ASSERT_NEAR(decoded[i], expected[t][i], bound) << "decode, position " << t << " id " << i;
-      ASSERT_NEAR(decoded[i], prefill[t * vocab + i], 1e-5 * MaxAbs(expected)) << "position " << t;
+      ASSERT_NEAR(decoded[i], prefill[t * vocab + i],
+                  1e-5 * MaxAbs(expected))  // measured 1.34e-6
+          << "position " << t;
     }
   }
 }
