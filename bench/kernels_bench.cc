@@ -15,6 +15,7 @@
 
 #include "base/dtype.h"
 #include "kernels/attention.h"
+#include "kernels/cpu_features.h"
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
 #include "kernels/thread_pool.h"
@@ -46,7 +47,7 @@ struct BenchWeights {
   WeightMatrix matrix;
 };
 
-BenchWeights MakeWeights(DType dtype, size_t rows, size_t cols) {
+BenchWeights MakeWeights(DType dtype, size_t rows, size_t cols, QuantDot dot = QuantDot::kFloat32) {
   BenchWeights w;
   const size_t row_bytes = ByteSize(dtype, cols);
   w.bytes.resize(rows * row_bytes);
@@ -61,16 +62,22 @@ BenchWeights MakeWeights(DType dtype, size_t rows, size_t cols) {
       std::memcpy(w.bytes.data() + 2 * i, &bits, 2);
     }
   }
-  w.matrix = {
-      .dtype = dtype, .data = w.bytes.data(), .rows = rows, .cols = cols, .row_bytes = row_bytes};
+  w.matrix = {.dtype = dtype,
+              .data = w.bytes.data(),
+              .rows = rows,
+              .cols = cols,
+              .row_bytes = row_bytes,
+              .quant_dot = dot};
   return w;
 }
 
-// Args: rows, cols, threads. Bytes read per call: the weights (x and y are noise).
-template <DType kType>
+// Args: rows, cols, threads. Bytes read per call: the weights (x and y are noise). kDot
+// kInt8 on bf16 weights: activations rounded to bf16 (vdpbf16ps where the CPU has it).
+// The machine's limits: bench/machine_bench.cc.
+template <DType kType, QuantDot kDot = QuantDot::kFloat32>
 void BM_MatVec(benchmark::State& state) {
   const size_t rows = size_t(state.range(0)), cols = size_t(state.range(1));
-  const BenchWeights w = MakeWeights(kType, rows, cols);
+  const BenchWeights w = MakeWeights(kType, rows, cols, kDot);
   const std::vector<float> x = Values(cols, 1);
   std::vector<float> y(rows);
   ThreadPool& pool = PoolOf(state.range(2));
@@ -81,15 +88,14 @@ void BM_MatVec(benchmark::State& state) {
   }
   state.counters["GB/s"] = benchmark::Counter(double(w.bytes.size()) * 1e-9,
                                               benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel("limit 18.6 GB/s (2 threads), 11.5 (1 thread)");
 }
 
 // Args: rows, cols, tokens, threads.
-template <DType kType>
+template <DType kType, QuantDot kDot = QuantDot::kFloat32>
 void BM_MatMul(benchmark::State& state) {
   const size_t rows = size_t(state.range(0)), cols = size_t(state.range(1));
   const size_t tokens = size_t(state.range(2));
-  const BenchWeights w = MakeWeights(kType, rows, cols);
+  const BenchWeights w = MakeWeights(kType, rows, cols, kDot);
   const std::vector<float> x = Values(tokens * cols, 2);
   std::vector<float> y(tokens * rows);
   ThreadPool& pool = PoolOf(state.range(3));
@@ -100,7 +106,6 @@ void BM_MatMul(benchmark::State& state) {
   }
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * double(rows * cols * tokens) * 1e-9,
                                                  benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel("FMA peak 187 GFLOP/s (2 threads), 95 (1 thread)");
 }
 
 // gemma-2b: d_model 2048, 8 heads x 256 (q), 1 kv head (k, v: 256 rows), ffn 16384,
@@ -128,6 +133,7 @@ void MatMulShapes(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_MatVec<DType::kBF16>)->Apply(MatVecShapes);
+BENCHMARK(BM_MatVec<DType::kBF16, QuantDot::kInt8>)->Apply(MatVecShapes);
 BENCHMARK(BM_MatVec<DType::kF16>)->Apply(MatVecShapes);
 BENCHMARK(BM_MatVec<DType::kF32>)->Apply([](benchmark::internal::Benchmark* b) {
   for (int64_t threads : {1, 2}) {
@@ -137,6 +143,7 @@ BENCHMARK(BM_MatVec<DType::kF32>)->Apply([](benchmark::internal::Benchmark* b) {
   b->UseRealTime()->Unit(benchmark::kMicrosecond);
 });
 BENCHMARK(BM_MatMul<DType::kBF16>)->Apply(MatMulShapes);
+BENCHMARK(BM_MatMul<DType::kBF16, QuantDot::kInt8>)->Apply(MatMulShapes);
 BENCHMARK(BM_MatMul<DType::kF16>)
     ->Args({16384, 2048, 512, 2})
     ->UseRealTime()
@@ -233,4 +240,11 @@ BENCHMARK(BM_PoolRun)->Arg(1)->Arg(2)->UseRealTime();
 }  // namespace
 }  // namespace gemma
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  benchmark::AddCustomContext("cpu_model", gemma::Cpu().model);
+  benchmark::AddCustomContext("kernel_isa", gemma::KernelIsaSummary());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -12,8 +12,9 @@ using RunFunction = std::function<int()>;
 // --exact-quant, shared by every command that runs a model.
 inline void AddExactQuantFlag(CLI::App& cmd, bool& exact_quant) {
   cmd.add_flag("--exact-quant", exact_quant,
-               "Quantized weights: float32 activations (exact products of the file's weights) "
-               "instead of int8 activations in decode and in Q4_0 prefill (default, faster)");
+               "Quantized and bf16 weights: float32 activations (exact products of the file's "
+               "weights) instead of activations rounded to int8 (quantized types) or to bf16 "
+               "(bf16 weights), as llama.cpp does (default, faster)");
 }
 
 void AddInspectCommand(CLI::App& app, RunFunction& run);

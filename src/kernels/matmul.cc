@@ -135,11 +135,14 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 #include "base/error.h"
+#include "kernels/bf16_activations.h"
+#include "kernels/cpu_features.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_checks.h"
 #include "kernels/packed_activations.h"
 #include "kernels/quant/int8_matmul.h"
 #include "kernels/quant/quant_matmul.h"
+#include "kernels/x86/bf16_avx512.h"
 
 namespace gemma {
 
@@ -193,11 +196,26 @@ void BlockedMatMul(const WeightMatrix& w, PackedActivations& x, bool share_tiles
       return;
     }
   }
-  const float* tiles = share_tiles ? x.FloatTiles(pool) : nullptr;
+  const float* x_values = x.x();
+  const float* tiles = nullptr;
+  if (UsesRoundedBf16(w)) {
+    const Bf16Rows& xb = x.RoundedBf16(pool);
+    if (CpuFeatureEnabled(kCpuAvx512Bf16)) {
+      pool.ParallelForRef(w.rows, kRowAlign, [&](size_t begin, size_t end, int) {
+        x86::Bf16MatMulRowsAvx512(w, xb, y, begin, end, add_to_y);
+      });
+      return;
+    }
+    // The float32 product of the rounded values: the same products, summed in another order.
+    x_values = xb.values;
+    if (share_tiles) tiles = x.RoundedBf16Tiles(pool);
+  } else if (share_tiles) {
+    tiles = x.FloatTiles(pool);
+  }
   const MatMulRowsFn fn = PlainMatMulFn(w.dtype);
   pool.ParallelForRef(w.rows, kRowAlign, [&](size_t begin, size_t end, int) {
     if (fn) {
-      fn(w.data, w.row_bytes, w.rows, w.cols, x.x(), tiles, x.tokens(), y, begin, end, add_to_y,
+      fn(w.data, w.row_bytes, w.rows, w.cols, x_values, tiles, x.tokens(), y, begin, end, add_to_y,
          matmul_blocking::ThreadScratch(x.tokens()));
     } else {
       QuantMatMulRows(w, x.x(), x.tokens(), y, begin, end, add_to_y, tiles);

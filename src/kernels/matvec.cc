@@ -105,10 +105,13 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 #include "base/error.h"
+#include "kernels/bf16_activations.h"
+#include "kernels/cpu_features.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_checks.h"
 #include "kernels/quant/int8_activations.h"
 #include "kernels/quant/quant_matmul.h"
+#include "kernels/x86/bf16_avx512.h"
 
 namespace gemma {
 
@@ -142,23 +145,47 @@ bool UsesInt8(const WeightMatrix& w) {
   return w.quant_dot == QuantDot::kInt8 && IsQuantized(w.dtype) && HasInt8MatVec(w.dtype);
 }
 
-// x rounded to int8 once per product, by the calling thread, into its reusable buffer (no
-// allocation per token); the workers then share it. nullptr when no matrix needs it, or when
-// x holds a NaN or an infinity: the float kernels then propagate it.
-const quant::Int8Activations* RoundForInt8(const float* x, size_t cols, bool needed) {
-  if (!needed) return nullptr;
-  thread_local quant::Int8Activations rounded;
-  return quant::QuantizeActivations(x, cols, rounded) ? &rounded : nullptr;
+// x prepared once per product by the calling thread, into its reusable buffers (no
+// allocation per token); the workers then share it.
+struct PreparedX {
+  const float* x = nullptr;
+  // x rounded to int8, for the matrices that use it; null when none does, or when x holds a
+  // NaN or an infinity: the float kernels then propagate it.
+  const quant::Int8Activations* int8 = nullptr;
+  // x rounded to bf16, for bf16 matrices with QuantDot::kInt8; null when none is one.
+  const Bf16Rows* bf16 = nullptr;
+};
+
+PreparedX PrepareFor(const float* x, const WeightMatrix& w0, const WeightMatrix* w1 = nullptr) {
+  PreparedX p{.x = x};
+  if (UsesInt8(w0) || (w1 != nullptr && UsesInt8(*w1))) {
+    thread_local quant::Int8Activations rounded;
+    if (quant::QuantizeActivations(x, w0.cols, rounded)) p.int8 = &rounded;
+  }
+  if (UsesRoundedBf16(w0) || (w1 != nullptr && UsesRoundedBf16(*w1))) {
+    thread_local Bf16Rows rounded;
+    PrepareBf16Rows(1, w0.cols, rounded);
+    RoundRowsToBf16(x, 0, 1, rounded);
+    p.bf16 = &rounded;
+  }
+  return p;
 }
 
-void Rows(const WeightMatrix& w, const float* x, const quant::Int8Activations* xq, float* y,
-          size_t row_begin, size_t row_end) {
-  if (xq != nullptr && UsesInt8(w)) {
-    QuantMatVecRowsInt8(w, *xq, y, row_begin, row_end);
+void Rows(const WeightMatrix& w, const PreparedX& x, float* y, size_t row_begin, size_t row_end) {
+  if (row_begin >= row_end) return;
+  if (x.int8 != nullptr && UsesInt8(w)) {
+    QuantMatVecRowsInt8(w, *x.int8, y, row_begin, row_end);
+  } else if (UsesRoundedBf16(w)) {
+    if (CpuFeatureEnabled(kCpuAvx512Bf16)) {
+      x86::Bf16MatVecRowsAvx512(w, x.bf16->bits, y, row_begin, row_end);
+    } else {
+      HWY_DYNAMIC_DISPATCH(MatVecRowsBF16)
+      (w.data, w.row_bytes, w.cols, x.bf16->values, y, row_begin, row_end);
+    }
   } else if (const RowsFn fn = PlainRowsFn(w.dtype)) {
-    if (row_begin < row_end) fn(w.data, w.row_bytes, w.cols, x, y, row_begin, row_end);
+    fn(w.data, w.row_bytes, w.cols, x.x, y, row_begin, row_end);
   } else {
-    QuantMatVecRows(w, x, y, row_begin, row_end);
+    QuantMatVecRows(w, x.x, y, row_begin, row_end);
   }
 }
 
@@ -166,19 +193,19 @@ void Rows(const WeightMatrix& w, const float* x, const quant::Int8Activations* x
 
 void MatVecRows(const WeightMatrix& w, const float* x, float* y, size_t row_begin, size_t row_end) {
   if (row_begin >= row_end) return;
-  Rows(w, x, RoundForInt8(x, w.cols, UsesInt8(w)), y, row_begin, row_end);
+  Rows(w, PrepareFor(x, w), y, row_begin, row_end);
 }
 
 void MatVec(const WeightMatrix& w, const float* x, float* y, ThreadPool& pool) {
   CheckWeightMatrix(w, "MatVec");
   if (w.rows == 0) return;
-  const quant::Int8Activations* xq = RoundForInt8(x, w.cols, UsesInt8(w));
+  const PreparedX px = PrepareFor(x, w);
   if (w.rows * w.row_bytes < kMinBytesToSplit || pool.size() == 1) {
-    Rows(w, x, xq, y, 0, w.rows);
+    Rows(w, px, y, 0, w.rows);
     return;
   }
   pool.ParallelForRef(w.rows, kRowAlign,
-                      [&](size_t begin, size_t end, int) { Rows(w, x, xq, y, begin, end); });
+                      [&](size_t begin, size_t end, int) { Rows(w, px, y, begin, end); });
 }
 
 void MatVecPair(const WeightMatrix& w0, const WeightMatrix& w1, const float* x, float* y0,
@@ -191,12 +218,12 @@ void MatVecPair(const WeightMatrix& w0, const WeightMatrix& w1, const float* x, 
   }
   // One hand-off for both products: each worker takes the same share of each matrix.
   const size_t parts = static_cast<size_t>(pool.size());
-  const quant::Int8Activations* xq = RoundForInt8(x, w0.cols, UsesInt8(w0) || UsesInt8(w1));
+  const PreparedX px = PrepareFor(x, w0, &w1);
   pool.RunRef([&](int worker) {
     const auto [b0, e0] = ThreadPool::Chunk(w0.rows, kRowAlign, parts, size_t(worker));
-    Rows(w0, x, xq, y0, b0, e0);
+    Rows(w0, px, y0, b0, e0);
     const auto [b1, e1] = ThreadPool::Chunk(w1.rows, kRowAlign, parts, size_t(worker));
-    Rows(w1, x, xq, y1, b1, e1);
+    Rows(w1, px, y1, b1, e1);
   });
 }
 

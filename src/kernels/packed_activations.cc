@@ -11,12 +11,21 @@ void PackedActivations::Reset(const float* x, size_t tokens, size_t cols) {
   x_ = x;
   tokens_ = tokens;
   cols_ = cols;
-  tiles_ready_ = false;
+  tiles_of_ = Tiles::kNone;
   int8_ = Int8State::kNotYet;
+  bf16_ready_ = false;
 }
 
 const float* PackedActivations::FloatTiles(ThreadPool& pool) {
-  if (tiles_ready_) return tiles_.get();
+  return PackTilesOf(x_, Tiles::kOfX, pool);
+}
+
+const float* PackedActivations::RoundedBf16Tiles(ThreadPool& pool) {
+  return PackTilesOf(RoundedBf16(pool).values, Tiles::kOfRoundedBf16, pool);
+}
+
+const float* PackedActivations::PackTilesOf(const float* source, Tiles what, ThreadPool& pool) {
+  if (tiles_of_ == what) return tiles_.get();
   const size_t needed = matmul_blocking::PackedTileFloats(tokens_, cols_);
   if (needed > tiles_capacity_) {
     tiles_ = hwy::AllocateAligned<float>(needed);
@@ -27,10 +36,21 @@ const float* PackedActivations::FloatTiles(ThreadPool& pool) {
   float* tiles = tiles_.get();
   pool.ParallelForRef(matmul_blocking::PackedTileBlocks(tokens_, cols_), 1,
                       [&](size_t first, size_t last, int) {
-                        matmul_blocking::PackTiles(x_, tokens_, cols_, first, last, tiles);
+                        matmul_blocking::PackTiles(source, tokens_, cols_, first, last, tiles);
                       });
-  tiles_ready_ = true;
+  tiles_of_ = what;
   return tiles;
+}
+
+const Bf16Rows& PackedActivations::RoundedBf16(ThreadPool& pool) {
+  if (!bf16_ready_) {
+    PrepareBf16Rows(tokens_, cols_, bf16_rows_);
+    pool.ParallelForRef(tokens_, 1, [&](size_t begin, size_t end, int) {
+      RoundRowsToBf16(x_, begin, end, bf16_rows_);
+    });
+    bf16_ready_ = true;
+  }
+  return bf16_rows_;
 }
 
 const quant::Int8Rows* PackedActivations::Int8Rows(ThreadPool& pool) {

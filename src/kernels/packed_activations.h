@@ -8,6 +8,7 @@
 #include <cstddef>
 
 #include "hwy/aligned_allocator.h"
+#include "kernels/bf16_activations.h"
 #include "kernels/quant/int8_matmul.h"
 #include "kernels/thread_pool.h"
 
@@ -28,16 +29,25 @@ class PackedActivations {
   // x rounded to int8 per token, as decode rounds it (kernels/quant/int8_matmul.h); null if
   // x holds a NaN or an infinity. cols must be a multiple of 32.
   const quant::Int8Rows* Int8Rows(ThreadPool& pool);
+  // x rounded to bf16 (kernels/bf16_activations.h), for bf16 weights with QuantDot::kInt8.
+  const Bf16Rows& RoundedBf16(ThreadPool& pool);
+  // Those rounded values in the register tiles of the blocked float32 product.
+  const float* RoundedBf16Tiles(ThreadPool& pool);
 
  private:
   const float* x_ = nullptr;
   size_t tokens_ = 0;
   size_t cols_ = 0;
-  bool tiles_ready_ = false;
+  // What tiles_ holds: nothing yet, x's tiles, or the tiles of x rounded to bf16.
+  enum class Tiles { kNone, kOfX, kOfRoundedBf16 } tiles_of_ = Tiles::kNone;
   enum class Int8State { kNotYet, kReady, kNotFinite } int8_ = Int8State::kNotYet;
+  bool bf16_ready_ = false;
   hwy::AlignedFreeUniquePtr<float[]> tiles_;
   size_t tiles_capacity_ = 0;
   quant::Int8Rows int8_rows_;
+  Bf16Rows bf16_rows_;
+
+  const float* PackTilesOf(const float* source, Tiles what, ThreadPool& pool);
 };
 
 }  // namespace gemma

@@ -10,7 +10,8 @@
 
 namespace gemma {
 
-// How products with block-quantized weights treat the activations (docs/quantization.md):
+// How products with block-quantized or bf16 weights treat the activations
+// (docs/quantization.md):
 enum class QuantDot : uint8_t {
   // Activations stay float32; weights are dequantized in registers. The products are those
   // of the file's weights: logits within ~1e-6 of an exact evaluation.
@@ -19,6 +20,9 @@ enum class QuantDot : uint8_t {
   // the products are integer, as in llama.cpp: 1.5-3x faster, within half a rounding step.
   // Used where the CPU has integer kernels: decode (HasInt8MatVec) and prefill
   // (HasInt8MatMul, Q4_0); elsewhere kFloat32.
+  // For bf16 weights: activations are rounded to bf16 (kernels/bf16_activations.h), as in
+  // llama.cpp, so that AVX-512 BF16 CPUs multiply with vdpbf16ps; every CPU rounds the same
+  // way, within 2^-9 of each value.
   kInt8,
 };
 
@@ -28,7 +32,7 @@ struct WeightMatrix {
   size_t rows = 0;  // output features
   size_t cols = 0;  // input features
   size_t row_bytes = 0;
-  QuantDot quant_dot = QuantDot::kFloat32;  // ignored for float types
+  QuantDot quant_dot = QuantDot::kFloat32;  // ignored for f32 and f16
 
   const std::byte* row(size_t r) const { return data + r * row_bytes; }
 };

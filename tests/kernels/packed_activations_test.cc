@@ -43,7 +43,8 @@ TEST_P(PackedActivationsTest, ProductsEqualPlainProductsBitForBit) {
   const Case cases[] = {
       {DType::kF32, QuantDot::kFloat32, 130},  {DType::kBF16, QuantDot::kFloat32, 520},
       {DType::kF16, QuantDot::kFloat32, 264},  {DType::kQ4_0, QuantDot::kInt8, 320},
-      {DType::kQ4_0, QuantDot::kFloat32, 320}, {DType::kQ4_K, QuantDot::kInt8, 512}};
+      {DType::kQ4_0, QuantDot::kFloat32, 320}, {DType::kQ4_K, QuantDot::kInt8, 512},
+      {DType::kBF16, QuantDot::kInt8, 520},    {DType::kBF16, QuantDot::kInt8, 131}};
   for (const Case& c : cases) {
     for (size_t tokens : {1, 2, 7, 121}) {
       for (int threads : {1, 3}) {

@@ -1,0 +1,22 @@
+// KernelChoices (kernels/cpu_features.h): which instruction set each kernel family uses
+// on this CPU with the features enabled now.
+#include "kernels/simd_targets.h"
+// simd_targets.h first: HWY_TARGETS must be the set the kernels were compiled for.
+#include "hwy/targets.h"
+#include "kernels/cpu_features.h"
+
+namespace gemma {
+
+std::vector<std::pair<std::string, std::string>> KernelChoices() {
+  // Highway's choice: the best target both compiled in and supported (lowest bit first).
+  const int64_t usable = hwy::SupportedTargets() & HWY_TARGETS;
+  const int64_t best = usable & -usable;
+  std::vector<std::pair<std::string, std::string>> out = {
+      {"highway", best != 0 ? hwy::TargetName(best) : "none"},
+      // Products of bf16 weights with rounded activations (QuantDot::kInt8).
+      {"bf16", CpuFeatureEnabled(kCpuAvx512Bf16) ? "avx512_bf16" : "highway_f32"},
+  };
+  return out;
+}
+
+}  // namespace gemma

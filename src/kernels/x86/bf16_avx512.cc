@@ -1,0 +1,311 @@
+// AVX-512 BF16 products (bf16_avx512.h). Compiled for AVX-512 F/BW/DQ/VL + BF16 by the
+// target pragma below whatever the build's -march; only called after the CPU check.
+//
+// Prefill keeps the blocking of the float32 product (kernels/matmul_kernel-inl.h: row blocks
+// of kNC, column blocks of kKC, token blocks, weight strips packed as the first token block
+// reaches them) with bf16 pairs instead of floats:
+//   weight strip: [kc / 2 pairs][32 rows] uint32, each lane the row's two bf16 values of the
+//     pair (16 KiB at kc = 256, in L1);
+//   activation tile: [kc / 2 pairs][14 tokens] uint32, the same pairs of each token.
+// The micro-kernel holds a 14-token x 32-row tile of y in 28 zmm accumulators (the float32
+// kernel's 6 x 32 would leave 18 of the 32 registers idle): per pair, two weight loads and,
+// for each token, one broadcast and two vdpbf16ps, 28 instructions of 32 multiply-adds.
+
+#include "kernels/x86/bf16_avx512.h"
+
+#include "base/error.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "hwy/cache_control.h"
+#include "kernels/matmul_blocking.h"
+
+// Everything below is compiled for AVX-512 BF16; all helpers have internal linkage, and the
+// headers are included above, so no inline function of another file gets these instructions.
+#if defined(__clang__)
+#pragma clang attribute push(                                                                    \
+    __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma,f16c,bmi2"))), \
+    apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma,f16c,bmi2")
+// GCC 12's AVX-512 intrinsics start from a self-initialized "undefined" vector and warn
+// about it wherever they are inlined (GCC bug 105593, fixed in GCC 13).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace gemma::x86 {
+namespace {
+
+using matmul_blocking::kKC;
+using matmul_blocking::kLdc;
+using matmul_blocking::kNC;
+
+constexpr size_t kMR = 14;       // tokens per register tile
+constexpr size_t kNR = 32;       // weight rows per strip: two vectors of 16 lanes
+constexpr size_t kKP = kKC / 2;  // pairs per column block
+constexpr size_t kMC = 8 * kMR;  // tokens per packed block: 8 tiles, 56 KiB (L2)
+static_assert(kNC % kNR == 0 && kKC % 2 == 0);
+
+inline size_t Min(size_t a, size_t b) { return a < b ? a : b; }
+
+inline float HorizontalSum(__m512 v) {
+  const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+  s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
+  return _mm_cvtss_f32(s4);
+}
+
+inline __m512bh AsBf16(__m512i v) { return reinterpret_cast<__m512bh>(v); }
+
+// Values c and c + 1 of a bf16 row of `cols` values as one pair (zero past the end).
+inline uint32_t PairAt(const uint16_t* row, size_t c, size_t cols) {
+  if (c + 1 < cols) {
+    uint32_t pair;
+    std::memcpy(&pair, row + c, sizeof(pair));
+    return pair;
+  }
+  return c < cols ? row[c] : 0u;
+}
+
+// ---------------------------------------------------------------------------------------
+// Decode.
+
+// Rows w[0 .. kRows) into y[0 .. kRows). Every row gets the same operations whether it is
+// in a group of 4 or alone, so its result does not depend on how rows are split.
+template <size_t kRows>
+inline void MatVecGroup(const uint16_t* const* w, const uint16_t* x, size_t cols, float* y) {
+  __m512 a[kRows], b[kRows];
+  for (size_t i = 0; i < kRows; ++i) a[i] = b[i] = _mm512_setzero_ps();
+  size_t c = 0;
+  for (; c + 64 <= cols; c += 64) {
+    const __m512bh x0 = AsBf16(_mm512_loadu_si512(x + c));
+    const __m512bh x1 = AsBf16(_mm512_loadu_si512(x + c + 32));
+    for (size_t i = 0; i < kRows; ++i) {
+      a[i] = _mm512_dpbf16_ps(a[i], AsBf16(_mm512_loadu_si512(w[i] + c)), x0);
+      b[i] = _mm512_dpbf16_ps(b[i], AsBf16(_mm512_loadu_si512(w[i] + c + 32)), x1);
+    }
+  }
+  // The last 0..63 values in up to two masked vectors (zeros past the row).
+  for (; c < cols; c += 32) {
+    const __mmask32 m = cols - c >= 32 ? ~__mmask32{0} : (__mmask32{1} << (cols - c)) - 1;
+    const __m512bh xv = AsBf16(_mm512_maskz_loadu_epi16(m, x + c));
+    for (size_t i = 0; i < kRows; ++i) {
+      a[i] = _mm512_dpbf16_ps(a[i], AsBf16(_mm512_maskz_loadu_epi16(m, w[i] + c)), xv);
+    }
+  }
+  for (size_t i = 0; i < kRows; ++i) y[i] = HorizontalSum(_mm512_add_ps(a[i], b[i]));
+}
+
+// ---------------------------------------------------------------------------------------
+// Prefill.
+
+// Transposes 16 rows of 16 uint32 (r[i] = pairs k0 .. k0 + 15 of row i) and stores pair j's
+// 16 rows at out + j * kNR: 32- and 64-bit unpacks within 128-bit lanes, then two rounds of
+// 128-bit lane shuffles.
+inline void StoreTransposed16x16(const __m512i* r, uint32_t* out) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  // u[4g + c] holds, in lane L, rows 4g .. 4g + 3 of pair 4L + c.
+  for (int g = 0; g < 4; ++g) {
+    u[4 * g + 0] = _mm512_unpacklo_epi64(t[4 * g + 0], t[4 * g + 2]);
+    u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g + 0], t[4 * g + 2]);
+    u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
+    u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
+  }
+  for (int c = 0; c < 4; ++c) {
+    const __m512i v = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x88);  // lanes 0, 2
+    const __m512i w = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xdd);  // lanes 1, 3
+    const __m512i v2 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x88);
+    const __m512i w2 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xdd);
+    _mm512_store_si512(out + (0 + c) * kNR, _mm512_shuffle_i32x4(v, v2, 0x88));
+    _mm512_store_si512(out + (8 + c) * kNR, _mm512_shuffle_i32x4(v, v2, 0xdd));
+    _mm512_store_si512(out + (4 + c) * kNR, _mm512_shuffle_i32x4(w, w2, 0x88));
+    _mm512_store_si512(out + (12 + c) * kNR, _mm512_shuffle_i32x4(w, w2, 0xdd));
+  }
+}
+
+// Packs the strip of `valid` rows from first_row (zeros past them), columns
+// [pc, pc + kc): strip[k * kNR + i] = pair k of row first_row + i.
+void PackStrip(const WeightMatrix& w, size_t first_row, size_t valid, size_t pc, size_t kc,
+               uint32_t* strip) {
+  const size_t kp = (kc + 1) / 2;
+  const size_t cols = w.cols;
+  const auto row = [&](size_t i) {
+    return reinterpret_cast<const uint16_t*>(w.row(first_row + i)) + pc;
+  };
+  size_t k_done = 0;
+  if (valid == kNR) {
+    // Whole pairs of 16 from 16 rows at a time; pc + 2 * (k + 16) <= cols keeps every
+    // load inside its row.
+    for (; (k_done + 16) * 2 <= kc && pc + 2 * (k_done + 16) <= cols; k_done += 16) {
+      for (size_t r0 = 0; r0 < kNR; r0 += 16) {
+        __m512i rows[16];
+        for (size_t i = 0; i < 16; ++i) rows[i] = _mm512_loadu_si512(row(r0 + i) + 2 * k_done);
+        StoreTransposed16x16(rows, strip + k_done * kNR + r0);
+      }
+    }
+  }
+  for (size_t i = 0; i < kNR; ++i) {
+    if (i >= valid) {
+      for (size_t k = k_done; k < kp; ++k) strip[k * kNR + i] = 0;
+      continue;
+    }
+    const uint16_t* src = row(i);
+    for (size_t k = k_done; k < kp; ++k) strip[k * kNR + i] = PairAt(src, 2 * k, cols - pc);
+  }
+}
+
+// Packs tokens [t0, t0 + valid) (zeros past them up to kMR), columns [pc, pc + kc):
+// tile[k * kMR + i] = pair k of token t0 + i.
+void PackTile(const Bf16Rows& x, size_t t0, size_t valid, size_t pc, size_t kc, uint32_t* tile) {
+  const size_t kp = (kc + 1) / 2;
+  for (size_t i = 0; i < kMR; ++i) {
+    if (i >= valid) {
+      for (size_t k = 0; k < kp; ++k) tile[k * kMR + i] = 0;
+      continue;
+    }
+    const uint16_t* src = x.bits + (t0 + i) * x.cols + pc;
+    for (size_t k = 0; k < kp; ++k) tile[k * kMR + i] = PairAt(src, 2 * k, x.cols - pc);
+  }
+}
+
+// c[i * ldc + j] (+)= sum over kp pairs of a's token i times b's row j, i < kMR, j < kNR.
+inline void MicroKernel(const uint32_t* __restrict a, const uint32_t* __restrict b, size_t kp,
+                        float* __restrict c, size_t ldc, bool accumulate) {
+  if (accumulate) {
+    for (size_t i = 0; i < kMR; ++i) {
+      hwy::Prefetch(c + i * ldc);
+      hwy::Prefetch(c + i * ldc + 16);
+    }
+  }
+  __m512 c0[kMR], c1[kMR];
+  for (size_t i = 0; i < kMR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
+  for (size_t k = 0; k < kp; ++k, a += kMR, b += kNR) {
+    const __m512bh b0 = AsBf16(_mm512_load_si512(b));
+    const __m512bh b1 = AsBf16(_mm512_load_si512(b + 16));
+#pragma GCC unroll 14
+    for (size_t i = 0; i < kMR; ++i) {
+      const __m512bh ai = AsBf16(_mm512_set1_epi32(static_cast<int>(a[i])));
+      c0[i] = _mm512_dpbf16_ps(c0[i], ai, b0);
+      c1[i] = _mm512_dpbf16_ps(c1[i], ai, b1);
+    }
+  }
+  for (size_t i = 0; i < kMR; ++i) {
+    float* row = c + i * ldc;
+    if (accumulate) {
+      c0[i] = _mm512_add_ps(c0[i], _mm512_loadu_ps(row));
+      c1[i] = _mm512_add_ps(c1[i], _mm512_loadu_ps(row + 16));
+    }
+    _mm512_storeu_ps(row, c0[i]);
+    _mm512_storeu_ps(row + 16, c1[i]);
+  }
+}
+
+void PrefetchStrip(const WeightMatrix& w, size_t first_row, size_t rows, size_t pc, size_t kc) {
+  for (size_t i = 0; i < rows; ++i) {
+    const std::byte* p = w.row(first_row + i) + pc * 2;
+    for (size_t b = 0; b < kc * 2; b += 64) hwy::Prefetch(p + b);
+  }
+}
+
+}  // namespace
+
+void Bf16MatVecRowsAvx512(const WeightMatrix& w, const uint16_t* x, float* y, size_t row_begin,
+                          size_t row_end) {
+  const auto row = [&](size_t r) { return reinterpret_cast<const uint16_t*>(w.row(r)); };
+  size_t r = row_begin;
+  for (; r + 4 <= row_end; r += 4) {
+    const uint16_t* rows[4] = {row(r), row(r + 1), row(r + 2), row(r + 3)};
+    MatVecGroup<4>(rows, x, w.cols, y + r);
+  }
+  for (; r < row_end; ++r) {
+    const uint16_t* rows[1] = {row(r)};
+    MatVecGroup<1>(rows, x, w.cols, y + r);
+  }
+}
+
+void Bf16MatMulRowsAvx512(const WeightMatrix& w, const Bf16Rows& x, float* y, size_t row_begin,
+                          size_t row_end, bool add_to_y) {
+  const size_t tokens = x.tokens, cols = w.cols;
+  if (row_begin >= row_end || tokens == 0) return;
+  const size_t tile_rows = (tokens + kMR - 1) / kMR * kMR;
+  // The float32 product's scratch (matmul_blocking::ScratchFloats): its 2 MiB weight area
+  // holds the 1 MiB of bf16 strips and then the activation tiles; the block of y follows.
+  float* scratch = matmul_blocking::ThreadScratch(tile_rows);
+  uint32_t* packed_w = reinterpret_cast<uint32_t*>(scratch);  // [kNC / kNR][kKP][kNR]
+  uint32_t* packed_x = packed_w + kNC * kKP;                  // [kMC / kMR][kKP][kMR]
+  float* c_block = scratch + kKC * kNC + kKC * matmul_blocking::kMC + matmul_blocking::kPackSlack;
+  static_assert(kNC * kKP + kMC * kKP <= kKC * kNC, "both panels fit the weight area");
+
+  for (size_t jc = row_begin; jc < row_end; jc += kNC) {
+    const size_t nc = Min(kNC, row_end - jc);
+    for (size_t pc = 0; pc < cols; pc += kKC) {
+      const size_t kc = Min(kKC, cols - pc);
+      const size_t kp = (kc + 1) / 2;
+      const bool accumulate = pc != 0;
+      for (size_t ic = 0; ic < tokens; ic += kMC) {
+        const size_t mc = Min(kMC, tokens - ic);
+        for (size_t j = 0; j * kMR < mc; ++j) {
+          PackTile(x, ic + j * kMR, Min(kMR, mc - j * kMR), pc, kc, packed_x + j * kp * kMR);
+        }
+        for (size_t jr = 0; jr < nc; jr += kNR) {
+          const size_t s = jr / kNR;
+          uint32_t* strip = packed_w + s * kp * kNR;
+          if (ic == 0) {
+            // Packed as the first token block reaches it, the strip after next prefetched
+            // meanwhile (as in MatMulBlocked).
+            if ((s + 2) * kNR < nc) {
+              PrefetchStrip(w, jc + (s + 2) * kNR, Min(kNR, nc - (s + 2) * kNR), pc, kc);
+            }
+            PackStrip(w, jc + jr, Min(kNR, nc - jr), pc, kc, strip);
+          }
+          for (size_t ir = 0; ir < mc; ir += kMR) {
+            MicroKernel(packed_x + ir / kMR * kp * kMR, strip, kp, c_block + (ic + ir) * kLdc + jr,
+                        kLdc, accumulate);
+          }
+        }
+      }
+    }
+    for (size_t t = 0; t < tokens; ++t) {
+      const float* from = c_block + t * kLdc;
+      float* to = y + t * w.rows + jc;
+      if (add_to_y) {
+        for (size_t j = 0; j < nc; ++j) to[j] += from[j];
+      } else {
+        std::memcpy(to, from, nc * sizeof(float));
+      }
+    }
+  }
+}
+
+}  // namespace gemma::x86
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
+#endif
+
+#else  // !__x86_64__
+
+namespace gemma::x86 {
+void Bf16MatVecRowsAvx512(const WeightMatrix&, const uint16_t*, float*, size_t, size_t) {
+  Fail(ErrorCode::kInternal, "Bf16MatVecRowsAvx512 called on a CPU that is not x86-64");
+}
+void Bf16MatMulRowsAvx512(const WeightMatrix&, const Bf16Rows&, float*, size_t, size_t, bool) {
+  Fail(ErrorCode::kInternal, "Bf16MatMulRowsAvx512 called on a CPU that is not x86-64");
+}
+}  // namespace gemma::x86
+
+#endif  // __x86_64__
