@@ -31,6 +31,23 @@ TEST(QuantBlocks, Q4_0NibbleOrderLowHalfThenHighHalf) {
   }
 }
 
+TEST(QuantBlocks, Q4_1ScaleTimesNibblePlusMin) {
+  // ggml: value j = d * q_j + m, q_j the low nibble of byte j (j < 16) or the high nibble
+  // of byte j - 16.
+  BlockQ4_1 b{};
+  b.d = F32ToF16(0.5f);
+  b.m = F32ToF16(-3.0f);
+  for (int j = 0; j < 16; ++j) b.qs[j] = static_cast<uint8_t>(j | ((15 - j) << 4));
+  float y[32];
+  DequantizeBlocks(DType::kQ4_1, &b, y, 32);
+  EXPECT_EQ(y[0], -3.0f);      // 0.5 * 0 - 3
+  EXPECT_EQ(y[9], 1.5f);       // 0.5 * 9 - 3
+  EXPECT_EQ(y[15], 4.5f);      // 0.5 * 15 - 3
+  EXPECT_EQ(y[16], 4.5f);      // high nibble of byte 0: 15
+  EXPECT_EQ(y[16 + 6], 1.5f);  // high nibble of byte 6: 9
+  EXPECT_EQ(y[31], -3.0f);     // high nibble of byte 15: 0
+}
+
 TEST(QuantBlocks, Q5_0AndQ5_1FifthBitFromQh) {
   BlockQ5_1 b{};
   b.d = F32ToF16(2.0f);
@@ -76,6 +93,39 @@ TEST(QuantBlocks, Q4_KScalesAndMinsOfAllEightSubBlocks) {
     // Sub-blocks 2k and 2k + 1 share bytes 32k..32k+31: low nibbles, then high nibbles.
     const int q = j % 2 == 0 ? 2 : 5;
     EXPECT_EQ(y[32 * j + 7], 1.0f * scale[j] * q - 0.5f * min[j]) << "sub-block " << j;
+  }
+}
+
+TEST(QuantBlocks, Q5_KScalesMinsAndTheFifthBitOfEachSubBlock) {
+  // ggml's dequantize_row_q5_K: sub-blocks 2k and 2k + 1 (32 values each) read bytes
+  // 32k..32k+31 of qs (low nibbles, then high nibbles); value l of sub-block 2k gets 16 more
+  // when bit 2k of qh[l] is set, of sub-block 2k + 1 when bit 2k + 1 is. Scales and mins are
+  // packed as in Q4_K.
+  BlockQ5_K b{};
+  b.d = F32ToF16(0.25f);
+  b.dmin = F32ToF16(2.0f);
+  const int scale[8] = {1, 2, 3, 63, 17, 33, 48, 5};
+  const int min[8] = {0, 7, 63, 1, 40, 9, 16, 31};
+  for (int j = 0; j < 4; ++j) {
+    b.scales[j] = static_cast<uint8_t>(scale[j] | ((scale[j + 4] >> 4) << 6));
+    b.scales[j + 4] = static_cast<uint8_t>(min[j] | ((min[j + 4] >> 4) << 6));
+    b.scales[j + 8] = static_cast<uint8_t>((scale[j + 4] & 0xF) | ((min[j + 4] & 0xF) << 4));
+  }
+  for (int i = 0; i < 128; ++i) b.qs[i] = 0x93;  // low nibble 3, high nibble 9
+  // Even l: the fifth bit for sub-blocks 0, 2, 4, 6; odd l: for 1, 3, 5, 7.
+  for (int l = 0; l < 32; ++l) b.qh[l] = l % 2 == 0 ? 0x55 : 0xAA;
+  float y[256];
+  DequantizeBlocks(DType::kQ5_K, &b, y, 256);
+  // Worked out by hand for sub-block 3 (scale 63, min 1; high nibbles, q = 9):
+  EXPECT_EQ(y[96 + 4], 0.25f * 63 * 9 - 2.0f * 1);         // qh[4] = 0x55: bit 3 clear
+  EXPECT_EQ(y[96 + 5], 0.25f * 63 * (9 + 16) - 2.0f * 1);  // qh[5] = 0xAA: bit 3 set
+  for (int j = 0; j < 8; ++j) {
+    const int q = j % 2 == 0 ? 3 : 9;
+    for (int l : {6, 7}) {
+      const int fifth = (j % 2) == (l % 2) ? 16 : 0;
+      EXPECT_EQ(y[32 * j + l], 0.25f * scale[j] * (q + fifth) - 2.0f * min[j])
+          << "sub-block " << j << " value " << l;
+    }
   }
 }
 
