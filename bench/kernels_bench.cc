@@ -158,16 +158,29 @@ BENCHMARK(BM_MatMul<DType::kF32>)
 // context) reports GFLOP/s of the causal q.k and p.v products.
 void BM_Attention(benchmark::State& state) {
   const size_t context = size_t(state.range(0)), tokens = size_t(state.range(1));
-  const AttentionShape shape{.heads = 8, .kv_heads = 1, .head_dim = 256, .capacity = context};
+  const AttentionShape shape{.heads = 8, .kv_heads = 1, .head_dim = 256};
   const size_t row = shape.heads * shape.head_dim;
   const std::vector<float> q = Values(tokens * row, 3);
-  const std::vector<float> k = Values(context * shape.head_dim, 4);
-  const std::vector<float> v = Values(context * shape.head_dim, 5);
+  const std::vector<float> k = Values((context + 15) / 16 * 16 * shape.head_dim, 4);
+  const std::vector<float> v = Values(k.size(), 5);
   std::vector<float> out(tokens * row);
   ThreadPool& pool = PoolOf(state.range(2));
   const size_t first = context - tokens;
+  // The cache in blocks of 16 positions, laid out in order (one kv head).
+  constexpr size_t kBlock = 16;
+  std::vector<int32_t> blocks((context + kBlock - 1) / kBlock);
+  for (size_t b = 0; b < blocks.size(); ++b) blocks[b] = static_cast<int32_t>(b);
+  const AttentionQuery query{.q = q.data(),
+                             .tokens = tokens,
+                             .first_position = first,
+                             .kv = {.keys = k.data(),
+                                    .values = v.data(),
+                                    .blocks = blocks.data(),
+                                    .num_blocks = blocks.size(),
+                                    .block_size = kBlock},
+                             .out = out.data()};
   for (auto _ : state) {
-    CausalAttention(q.data(), tokens, first, k.data(), v.data(), shape, 0.0625f, out.data(), pool);
+    CausalAttention({&query, 1}, shape, 0.0625f, pool);
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }

@@ -44,7 +44,7 @@ std::vector<float> AllLogits(const ModelWeights& w, const std::vector<int32_t>& 
                              ThreadPool& pool) {
   const size_t vocab = static_cast<size_t>(w.config.vocab_size);
   KVCache cache(w.config, ids.size());
-  ForwardScratch scratch(w.config, ids.size());
+  ForwardWorkspace scratch(w.config, ids.size());
   std::vector<size_t> positions(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) positions[i] = i;
   std::vector<float> logits(ids.size() * vocab);

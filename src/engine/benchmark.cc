@@ -19,7 +19,7 @@ using Clock = std::chrono::steady_clock;
 // chunk converts (dequantizes, packs) every weight once, so fewer chunks do less of that work:
 // on Q4_0, one 512-token chunk prefilled 9% faster than two of 256. The activation buffers
 // grow with the chunk, but the feed-forward block runs in slices of the intermediate features
-// (ForwardScratch::ffn_slab), which keeps a 512-token chunk at ~30 MB on gemma-2b.
+// (ForwardWorkspace::ffn_slab), which keeps a 512-token chunk at ~30 MB on gemma-2b.
 constexpr size_t kPrefillChunk = 512;
 
 double SecondsSince(Clock::time_point start) {

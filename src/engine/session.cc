@@ -87,7 +87,7 @@ void Session::Run(std::span<const size_t> positions, float* out, const LayerObse
   while (cached_ < tokens_.size()) {
     const size_t first = cached_;
     const std::span<const int32_t> chunk(tokens_.data() + first,
-                                         std::min(scratch_.max_tokens, tokens_.size() - first));
+                                         std::min(scratch_.max_rows, tokens_.size() - first));
     const bool last_chunk = first + chunk.size() == tokens_.size();
     logits_for.clear();
     while (next_position < positions.size() && positions[next_position] < first + chunk.size()) {

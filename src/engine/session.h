@@ -26,7 +26,7 @@ struct SessionOptions {
   // pages are touched only as positions are used, see KVCache).
   size_t context = 0;
   // Tokens per batched forward call during prefill: bounds the activation buffers
-  // (gemma-2b: about 60 KB per token, 30 MB for 512; see ForwardScratch). Larger chunks
+  // (gemma-2b: about 60 KB per token, 30 MB for 512; see ForwardWorkspace). Larger chunks
   // convert each weight fewer times per prompt.
   size_t prefill_chunk = 512;
   // Held around each forward pass when sessions on other threads share the thread pool
@@ -75,7 +75,7 @@ class Session {
   const ModelWeights& weights_;
   ThreadPool& pool_;
   KVCache cache_;
-  ForwardScratch scratch_;
+  ForwardWorkspace scratch_;
   std::mutex* pool_mutex_;
   std::vector<int32_t> tokens_;      // the context: ids in the cache, then pending ids
   size_t cached_ = 0;                // tokens_[0, cached_) are in the KV cache

@@ -1,9 +1,12 @@
-// Causal attention over the KV cache, flash-attention style: keys and values are streamed
-// in tiles of kTile positions with an online softmax (running max m, running sum l,
-// output rescaled when the max grows), so no [tokens x positions] score matrix exists and
-// decode at position P reads K and V once: O(P), nothing quadratic.
+// Causal attention over a paged KV cache, flash-attention style: keys and values are
+// streamed in tiles of kTile positions with an online softmax (running max m, running sum
+// l, output rescaled when the max grows), so no [tokens x positions] score matrix exists
+// and decode at position P reads K and V once: O(P), nothing quadratic. A tile may span
+// several cache blocks: its rows are found through the sequence's block table, so the
+// result does not depend on where the blocks lie.
 //
-// Work item = (query token, kv head, slice of that kv head's query heads). All query
+// Work item = (query of any sequence in the call, kv head, slice of that kv head's query
+// heads). All query
 // heads of a slice share each K and V row load, so multi-query attention (gemma-2b: 8
 // heads on 1 kv head) reads the cache once per token, not once per head. Items are dealt
 // to the workers round-robin, which balances the causal triangle of a prefill (late tokens
@@ -22,6 +25,7 @@
 
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
+#include "kernels/attention.h"
 
 #ifndef GEMMA_KERNELS_ATTENTION_TILE_
 #define GEMMA_KERNELS_ATTENTION_TILE_
@@ -88,11 +92,11 @@ HWY_INLINE void Scores4(const float* const* HWY_RESTRICT q, const float* HWY_RES
   *s3 = t3 * scale;
 }
 
-// out[h] += sum_p w[h][p] * values[p] for 4 heads, over n positions of the tile. Each
-// slice of out stays in registers while the tile's values stream through.
+// out[h] += sum_p w[h][p] * values[p] for 4 heads, over n positions of the tile (values[p]:
+// the row of position p). Each slice of out stays in registers while the values stream.
 HWY_INLINE void AccumulateValues4(const float* const* HWY_RESTRICT w,
-                                  const float* HWY_RESTRICT values, size_t n, size_t head_dim,
-                                  float* const* HWY_RESTRICT out) {
+                                  const float* const* HWY_RESTRICT values, size_t n,
+                                  size_t head_dim, float* const* HWY_RESTRICT out) {
   const hn::ScalableTag<float> df;
   using V = hn::Vec<decltype(df)>;
   const size_t N = hn::Lanes(df);
@@ -103,8 +107,8 @@ HWY_INLINE void AccumulateValues4(const float* const* HWY_RESTRICT w,
     V a2 = hn::LoadU(df, out[2] + d), b2 = hn::LoadU(df, out[2] + d + N);
     V a3 = hn::LoadU(df, out[3] + d), b3 = hn::LoadU(df, out[3] + d + N);
     for (size_t p = 0; p < n; ++p) {
-      const V v0 = hn::LoadU(df, values + p * head_dim + d);
-      const V v1 = hn::LoadU(df, values + p * head_dim + d + N);
+      const V v0 = hn::LoadU(df, values[p] + d);
+      const V v1 = hn::LoadU(df, values[p] + d + N);
       V wp = hn::Set(df, w[0][p]);
       a0 = hn::MulAdd(wp, v0, a0);
       b0 = hn::MulAdd(wp, v1, b0);
@@ -130,7 +134,7 @@ HWY_INLINE void AccumulateValues4(const float* const* HWY_RESTRICT w,
   for (; d < head_dim; ++d) {
     for (size_t h = 0; h < kHeadBlock; ++h) {
       float acc = out[h][d];
-      for (size_t p = 0; p < n; ++p) acc += w[h][p] * values[p * head_dim + d];
+      for (size_t p = 0; p < n; ++p) acc += w[h][p] * values[p][d];
       out[h][d] = acc;
     }
   }
@@ -165,11 +169,11 @@ HWY_INLINE float ExpShiftSum(float* HWY_RESTRICT scores, size_t n, float max) {
   return sum;
 }
 
-// Query heads [head_begin, head_end) (all on one kv head) of the query at `position`.
-// q, out: that token's [heads * head_dim]; k, v: this kv head's [capacity][head_dim].
-void AttendSlice(const float* HWY_RESTRICT q, size_t position, const float* HWY_RESTRICT k,
-                 const float* HWY_RESTRICT v, size_t head_dim, size_t head_begin, size_t head_end,
-                 float scale, float* HWY_RESTRICT out) {
+// Query heads [head_begin, head_end) (all on kv head `kv`) of the query at `position`.
+// q, out: that token's [heads * head_dim]; kv: the sequence's keys and values in this layer.
+void AttendSlice(const float* HWY_RESTRICT q, size_t position, const PagedKV& kv, size_t kv_head,
+                 size_t kv_heads, size_t head_dim, size_t head_begin, size_t head_end, float scale,
+                 float* HWY_RESTRICT out) {
   const size_t count = head_end - head_begin;
   const size_t blocks = (count + kHeadBlock - 1) / kHeadBlock;
   // Rows past `count` belong to the padding heads of the last block of 4: their scores
@@ -192,11 +196,23 @@ void AttendSlice(const float* HWY_RESTRICT q, size_t position, const float* HWY_
       std::fill(outputs[h], outputs[h] + head_dim, 0.0f);
     }
   }
+  const float* key_rows[kTile];
+  const float* value_rows[kTile];
   for (size_t p0 = 0; p0 <= position; p0 += kTile) {
     const size_t n = std::min(kTile, position + 1 - p0);
+    for (size_t p = 0; p < n; ++p) {
+      const size_t at = p0 + p;
+      const size_t offset =
+          ((static_cast<size_t>(kv.blocks[at / kv.block_size]) * kv_heads + kv_head) *
+               kv.block_size +
+           at % kv.block_size) *
+          head_dim;
+      key_rows[p] = kv.keys + offset;
+      value_rows[p] = kv.values + offset;
+    }
     // Scores: each key row is loaded once for all heads of the slice.
     for (size_t p = 0; p < n; ++p) {
-      const float* key = k + (p0 + p) * head_dim;
+      const float* key = key_rows[p];
       for (size_t b = 0; b < blocks; ++b) {
         const size_t h = b * kHeadBlock;
         Scores4(queries + h, key, head_dim, scale, &scores[h][p], &scores[h + 1][p],
@@ -216,7 +232,7 @@ void AttendSlice(const float* HWY_RESTRICT q, size_t position, const float* HWY_
     for (size_t h = count; h < blocks * kHeadBlock; ++h) std::fill(scores[h], scores[h] + n, 0.0f);
     for (size_t b = 0; b < blocks; ++b) {
       const size_t h = b * kHeadBlock;
-      AccumulateValues4(weights + h, v + p0 * head_dim, n, head_dim, outputs + h);
+      AccumulateValues4(weights + h, value_rows, n, head_dim, outputs + h);
     }
   }
   for (size_t h = 0; h < count; ++h) ScaleInPlace(1.0f / running_sum[h], outputs[h], head_dim);
@@ -234,8 +250,7 @@ namespace gemma {
 
 HWY_EXPORT(AttendSlice);
 
-void CausalAttention(const float* q, size_t tokens, size_t first_position, const float* k_cache,
-                     const float* v_cache, const AttentionShape& s, float scale, float* out,
+void CausalAttention(std::span<const AttentionQuery> queries, const AttentionShape& s, float scale,
                      ThreadPool& pool) {
   if (s.kv_heads == 0 || s.heads % s.kv_heads != 0) {
     Fail(ErrorCode::kInvalidArgument, "CausalAttention: ", s.heads,
@@ -245,11 +260,18 @@ void CausalAttention(const float* q, size_t tokens, size_t first_position, const
     Fail(ErrorCode::kInvalidArgument, "CausalAttention: head_dim ", s.head_dim,
          " exceeds the supported ", attention_tile::kMaxHeadDim);
   }
-  if (tokens == 0 || s.heads == 0 || s.head_dim == 0) return;
-  if (first_position + tokens > s.capacity) {
-    Fail(ErrorCode::kOutOfRange, "CausalAttention: positions up to ", first_position + tokens,
-         " do not fit a cache of capacity ", s.capacity);
+  if (s.heads == 0 || s.head_dim == 0) return;
+  size_t tokens = 0;
+  for (const AttentionQuery& query : queries) {
+    if (query.kv.block_size == 0 ||
+        query.first_position + query.tokens > query.kv.num_blocks * query.kv.block_size) {
+      Fail(ErrorCode::kOutOfRange, "CausalAttention: positions up to ",
+           query.first_position + query.tokens, " do not fit ", query.kv.num_blocks,
+           " cache blocks of ", query.kv.block_size);
+    }
+    tokens += query.tokens;
   }
+  if (tokens == 0) return;
   const size_t group = s.heads / s.kv_heads;
   const size_t workers = static_cast<size_t>(pool.size());
   const size_t pairs = tokens * s.kv_heads;
@@ -260,17 +282,22 @@ void CausalAttention(const float* q, size_t tokens, size_t first_position, const
   const size_t items = pairs * slices;
   const size_t row = s.heads * s.head_dim;
   const auto attend = HWY_DYNAMIC_DISPATCH(AttendSlice);
+  // Items are numbered query token by query token across the calls' queries; a worker
+  // finds its token's query by walking forward (items ascend within a worker).
   pool.RunRef([&](int worker) {
+    size_t query = 0, first_token = 0;  // queries[query] holds tokens [first_token, ...)
     for (size_t item = static_cast<size_t>(worker); item < items; item += workers) {
       const size_t slice = item % slices;
       const size_t kv = (item / slices) % s.kv_heads;
-      const size_t t = item / slices / s.kv_heads;
+      const size_t token = item / slices / s.kv_heads;
+      while (token >= first_token + queries[query].tokens) first_token += queries[query++].tokens;
+      const AttentionQuery& qr = queries[query];
+      const size_t t = token - first_token;
       const size_t head_begin = kv * group + group * slice / slices;
       const size_t head_end = kv * group + group * (slice + 1) / slices;
       if (head_begin == head_end) continue;
-      const size_t cache_offset = kv * s.capacity * s.head_dim;
-      attend(q + t * row, first_position + t, k_cache + cache_offset, v_cache + cache_offset,
-             s.head_dim, head_begin, head_end, scale, out + t * row);
+      attend(qr.q + t * row, qr.first_position + t, qr.kv, kv, s.kv_heads, s.head_dim, head_begin,
+             head_end, scale, qr.out + t * row);
     }
   });
 }

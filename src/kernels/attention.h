@@ -1,7 +1,10 @@
-// Causal multi-head / grouped-query / multi-query attention over a KV cache.
+// Causal multi-head / grouped-query / multi-query attention over a paged KV cache, for
+// the queries of one or many sequences in one call.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <span>
 
 #include "kernels/thread_pool.h"
 
@@ -11,14 +14,32 @@ struct AttentionShape {
   size_t heads = 0;
   size_t kv_heads = 0;  // query head j reads kv head j / (heads / kv_heads)
   size_t head_dim = 0;
-  size_t capacity = 0;  // positions per kv head in the cache
 };
 
-// Queries for `tokens` consecutive positions starting at first_position attend to cache
-// positions 0..their own. Cache layout: kv head g, position p at (g * capacity + p) *
-// head_dim, keys already rotated. q, out: [tokens, heads * head_dim]. scale = head_dim^-0.5.
-void CausalAttention(const float* q, size_t tokens, size_t first_position, const float* k_cache,
-                     const float* v_cache, const AttentionShape& shape, float scale, float* out,
-                     ThreadPool& pool);
+// One layer's keys and values of one sequence, in the blocks of a KV pool: position p of kv
+// head g is the row ((blocks[p / block_size] * kv_heads + g) * block_size + p % block_size)
+// of `keys` / `values`, each row head_dim floats; keys already rotated.
+struct PagedKV {
+  const float* keys;
+  const float* values;
+  const int32_t* blocks;  // the sequence's block table
+  size_t num_blocks;      // entries in it
+  size_t block_size;      // positions per block
+};
+
+// `tokens` queries at consecutive positions first_position.. of one sequence, attending to
+// its cache positions 0..their own. q, out: [tokens, heads * head_dim].
+struct AttentionQuery {
+  const float* q;
+  size_t tokens;
+  size_t first_position;
+  PagedKV kv;
+  float* out;
+};
+
+// Every query of every sequence in one pass over the pool. scale = head_dim^-0.5. A query's
+// result does not depend on the other queries of the call, nor on where its blocks lie.
+void CausalAttention(std::span<const AttentionQuery> queries, const AttentionShape& shape,
+                     float scale, ThreadPool& pool);
 
 }  // namespace gemma

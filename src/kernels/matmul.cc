@@ -271,6 +271,16 @@ void MatMul(const WeightMatrix& w, PackedActivations& x, float* y, ThreadPool& p
   BlockedMatMul(w, x, /*share_tiles=*/true, y, /*add_to_y=*/false, pool);
 }
 
+void MatMulRowInvariant(const WeightMatrix& w, PackedActivations& x, float* y, ThreadPool& pool) {
+  CheckPacked(w, x, "MatMulRowInvariant");
+  if (x.tokens() == 0 || w.rows == 0) return;
+  if (w.cols == 0) {
+    std::fill(y, y + x.tokens() * w.rows, 0.0f);
+    return;
+  }
+  BlockedMatMul(w, x, /*share_tiles=*/true, y, /*add_to_y=*/false, pool);
+}
+
 void MatMulAdd(const WeightMatrix& w, PackedActivations& x, float* y, ThreadPool& pool) {
   CheckPacked(w, x, "MatMulAdd");
   if (x.tokens() == 0 || w.rows == 0 || w.cols == 0) return;

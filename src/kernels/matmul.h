@@ -31,6 +31,14 @@ void MatMulAdd(const WeightMatrix& w, const float* x, size_t tokens, float* y, T
 void MatMul(const WeightMatrix& w, PackedActivations& x, float* y, ThreadPool& pool);
 void MatMulAdd(const WeightMatrix& w, PackedActivations& x, float* y, ThreadPool& pool);
 
+// The blocked product for any number of rows, one included: a row's result does not depend
+// on how many rows share the call or where it sits among them (each output sums its row's
+// products in the same order whatever the tiling). The batched engine relies on it: a
+// sequence gets the same numbers alone or in any batch. MatMul above uses MatVec for a lone
+// row instead (faster, another summation order, and integer activations for quantized
+// weights).
+void MatMulRowInvariant(const WeightMatrix& w, PackedActivations& x, float* y, ThreadPool& pool);
+
 // Two products of the same x in one pass over the pool (e.g. the gate and up projections
 // of the feed-forward block): y0 = W0 x, y1 = W1 x. W0 and W1 must have equal cols.
 void MatVecPair(const WeightMatrix& w0, const WeightMatrix& w1, const float* x, float* y0,

@@ -4,107 +4,135 @@
 #include <cmath>
 
 #include "base/error.h"
-#include "kernels/attention.h"
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
 
 namespace gemma {
 
-ForwardScratch::ForwardScratch(const ModelConfig& c, size_t max_tokens, size_t ffn_slab)
-    : max_tokens(max_tokens),
+ForwardWorkspace::ForwardWorkspace(const ModelConfig& c, size_t max_rows, size_t ffn_slab)
+    : max_rows(max_rows),
       ffn_slab(std::min<size_t>(ffn_slab, c.intermediate_size)),
-      residual(max_tokens * c.hidden_size),
-      normed(max_tokens * c.hidden_size),
-      q(max_tokens * c.q_dim()),
-      k(max_tokens * c.kv_dim()),
-      v(max_tokens * c.kv_dim()),
-      attention(max_tokens * c.q_dim()),
-      projected(max_tokens * c.hidden_size),
-      gate(std::max<size_t>(max_tokens * this->ffn_slab, c.intermediate_size)),
-      up(gate.size()) {
-  if (max_tokens == 0) Fail(ErrorCode::kInvalidArgument, "ForwardScratch for 0 tokens");
-  if (ffn_slab == 0) Fail(ErrorCode::kInvalidArgument, "ForwardScratch: ffn_slab of 0 features");
+      residual(max_rows * c.hidden_size),
+      normed(max_rows * c.hidden_size),
+      q(max_rows * c.q_dim()),
+      k(max_rows * c.kv_dim()),
+      v(max_rows * c.kv_dim()),
+      attention(max_rows * c.q_dim()),
+      projected(max_rows * c.hidden_size),
+      gate(std::max<size_t>(max_rows * this->ffn_slab, c.intermediate_size)),
+      up(gate.size()),
+      row_segment(max_rows),
+      row_position(max_rows),
+      kept_rows(max_rows),
+      attention_queries(max_rows) {
+  if (max_rows == 0) Fail(ErrorCode::kInvalidArgument, "ForwardWorkspace for 0 rows");
+  if (ffn_slab == 0) Fail(ErrorCode::kInvalidArgument, "ForwardWorkspace: ffn_slab of 0 features");
 }
 
 namespace {
 
-// y = W x for every token row: one matrix-vector product when decoding a single token (the
-// kernel reads each weight once), a matrix-matrix product for a prefill batch.
-void Linear(const WeightMatrix& w, const float* x, size_t tokens, float* y, ThreadPool& pool) {
-  if (tokens == 1) {
-    MatVec(w, x, y, pool);
+// y = W x for the rows prepared in x, by the batch's arithmetic (see RowArithmetic).
+void Project(const WeightMatrix& w, PackedActivations& x, float* y, RowArithmetic arithmetic,
+             ThreadPool& pool) {
+  if (arithmetic == RowArithmetic::kRowInvariant) {
+    MatMulRowInvariant(w, x, y, pool);
   } else {
-    MatMul(w, x, tokens, y, pool);
+    MatMul(w, x, y, pool);  // a lone row: MatVec
   }
 }
 
-// Runs body(t) for every token row t. A prefill splits the rows across the pool: the
-// per-token steps between the products (RMSNorm, RoPE, GELU, residual adds) would
-// otherwise leave all but one thread idle. One token (decode) runs inline.
+// Runs body(r) for every row r. Many rows are split across the pool: the per-row steps
+// between the products (RMSNorm, RoPE, GELU, residual adds) would otherwise leave all but
+// one thread idle. One row (decode) runs inline.
 template <typename Body>
-void ForEachToken(size_t tokens, ThreadPool& pool, const Body& body) {
-  if (tokens == 1) {
+void ForEachRow(size_t rows, ThreadPool& pool, const Body& body) {
+  if (rows == 1) {
     body(size_t{0});
     return;
   }
-  pool.ParallelForRef(tokens, 1, [&](size_t begin, size_t end, int) {
-    for (size_t t = begin; t < end; ++t) body(t);
+  pool.ParallelForRef(rows, 1, [&](size_t begin, size_t end, int) {
+    for (size_t r = begin; r < end; ++r) body(r);
   });
 }
 
-void Observe(const ForwardRequest& request, std::string_view point, size_t tokens,
-             const float* rows) {
-  if (request.observer != nullptr && *request.observer) {
-    (*request.observer)(point, request.first_position, tokens, rows);
+bool Observed(const Batch& batch) { return batch.observer != nullptr && *batch.observer; }
+
+// Shows the observer each segment's rows of `data` ([rows, H], every row of the batch).
+void Observe(const Batch& batch, std::string_view point, const float* data, size_t hidden) {
+  if (!Observed(batch)) return;
+  size_t row = 0;
+  for (const Segment& segment : batch.segments) {
+    (*batch.observer)(point, segment.first_position, segment.tokens, data + row * hidden);
+    row += segment.tokens;
   }
 }
 
-void CheckRequest(const ModelWeights& weights, const ForwardRequest& request, const KVCache& cache,
-                  const ForwardScratch& scratch) {
+void CheckBatch(const ModelWeights& weights, const Batch& batch, const KVPool& kv,
+                const ForwardWorkspace& ws) {
   const ModelConfig& c = weights.config;
-  const size_t tokens = request.tokens.size();
-  if (tokens == 0) Fail(ErrorCode::kInvalidArgument, "Forward: no tokens");
-  if (tokens > scratch.max_tokens) {
-    Fail(ErrorCode::kInvalidArgument, "Forward: ", tokens,
-         " tokens in one call, but the scratch holds ", scratch.max_tokens);
+  size_t rows = 0, wanted = 0;
+  for (const Segment& segment : batch.segments) {
+    if (segment.tokens == 0) Fail(ErrorCode::kInvalidArgument, "Forward: an empty segment");
+    // Checked before anything is written: a position past the blocks would write elsewhere.
+    const size_t end = segment.first_position + segment.tokens;
+    if (end > segment.blocks.size() * kv.block_size()) {
+      Fail(ErrorCode::kOutOfRange, "sequence too long: positions ", segment.first_position, "..",
+           end - 1, " do not fit the ", segment.blocks.size() * kv.block_size(),
+           " positions of its KV blocks");
+    }
+    if (end > static_cast<size_t>(c.max_position_embeddings)) {
+      Fail(ErrorCode::kOutOfRange, "sequence too long: position ", end - 1,
+           " is past max_position_embeddings ", c.max_position_embeddings);
+    }
+    for (const int32_t block : segment.blocks) {
+      if (block < 0 || static_cast<size_t>(block) >= kv.num_blocks()) {
+        Fail(ErrorCode::kInvalidArgument, "Forward: KV block ", block, " is not in the pool");
+      }
+    }
+    for (size_t i = 0; i < segment.logits_for.size(); ++i) {
+      if (segment.logits_for[i] >= segment.tokens ||
+          (i > 0 && segment.logits_for[i] <= segment.logits_for[i - 1])) {
+        Fail(ErrorCode::kInvalidArgument,
+             "Forward: logits_for must be ascending indices below the segment's ", segment.tokens,
+             " tokens");
+      }
+    }
+    rows += segment.tokens;
+    wanted += segment.logits_for.size();
+  }
+  if (rows == 0) Fail(ErrorCode::kInvalidArgument, "Forward: no tokens");
+  if (rows != batch.tokens.size()) {
+    Fail(ErrorCode::kInvalidArgument, "Forward: the segments hold ", rows, " tokens, the batch ",
+         batch.tokens.size());
+  }
+  if (rows > ws.max_rows) {
+    Fail(ErrorCode::kInvalidArgument, "Forward: ", rows,
+         " rows in one call, but the workspace holds ", ws.max_rows);
+  }
+  for (size_t r = 0; r < rows; ++r) {
+    const int32_t id = batch.tokens[r];
+    if (id < 0 || id >= c.vocab_size) {
+      Fail(ErrorCode::kOutOfRange, "token id ", id, " (row ", r,
+           " of the batch) is outside the vocabulary [0, ", c.vocab_size, ")");
+    }
+  }
+  if (batch.logits.size() != wanted * static_cast<size_t>(c.vocab_size)) {
+    Fail(ErrorCode::kInvalidArgument, "Forward: the logits span holds ", batch.logits.size(),
+         " floats, expected ", wanted, " x vocab ", c.vocab_size);
   }
   if (!weights.layers.empty()) {
     const DType down = weights.layers[0].down.dtype;
-    if (scratch.ffn_slab % Traits(down).block_elements != 0 &&
-        scratch.ffn_slab != static_cast<size_t>(c.intermediate_size)) {
-      Fail(ErrorCode::kInvalidArgument, "Forward: feed-forward slices of ", scratch.ffn_slab,
+    if (ws.ffn_slab % Traits(down).block_elements != 0 &&
+        ws.ffn_slab != static_cast<size_t>(c.intermediate_size)) {
+      Fail(ErrorCode::kInvalidArgument, "Forward: feed-forward slices of ", ws.ffn_slab,
            " features would split the ", Traits(down).block_elements, "-value blocks of ",
            DTypeName(down), " down_proj weights");
     }
   }
-  if (cache.layers() != static_cast<size_t>(c.num_hidden_layers) ||
-      cache.kv_heads() != static_cast<size_t>(c.num_key_value_heads) ||
-      cache.head_dim() != static_cast<size_t>(c.head_dim)) {
-    Fail(ErrorCode::kInvalidArgument, "Forward: the KV cache was made for another model shape");
-  }
-  // Checked before anything is written: position >= capacity would write past the cache.
-  if (request.first_position + tokens > cache.capacity()) {
-    Fail(ErrorCode::kOutOfRange, "sequence too long: positions ", request.first_position, "..",
-         request.first_position + tokens - 1, " do not fit the context of ", cache.capacity(),
-         " positions (max_position_embeddings ", c.max_position_embeddings, ")");
-  }
-  for (size_t t = 0; t < tokens; ++t) {
-    const int32_t id = request.tokens[t];
-    if (id < 0 || id >= c.vocab_size) {
-      Fail(ErrorCode::kOutOfRange, "token id ", id, " at position ", request.first_position + t,
-           " is outside the vocabulary [0, ", c.vocab_size, ")");
-    }
-  }
-  for (size_t i = 0; i < request.logits_for.size(); ++i) {
-    if (request.logits_for[i] >= tokens ||
-        (i > 0 && request.logits_for[i] <= request.logits_for[i - 1])) {
-      Fail(ErrorCode::kInvalidArgument,
-           "Forward: logits_for must be ascending indices below the token count ", tokens);
-    }
-  }
-  if (request.logits.size() != request.logits_for.size() * static_cast<size_t>(c.vocab_size)) {
-    Fail(ErrorCode::kInvalidArgument, "Forward: the logits span holds ", request.logits.size(),
-         " floats, expected ", request.logits_for.size(), " x vocab ", c.vocab_size);
+  if (kv.layers() != static_cast<size_t>(c.num_hidden_layers) ||
+      kv.kv_heads() != static_cast<size_t>(c.num_key_value_heads) ||
+      kv.head_dim() != static_cast<size_t>(c.head_dim)) {
+    Fail(ErrorCode::kInvalidArgument, "Forward: the KV pool was made for another model shape");
   }
 }
 
@@ -117,187 +145,232 @@ float EmbeddingNormalizer(const ModelConfig& c) {
   return static_cast<float>(std::sqrt(static_cast<double>(c.hidden_size)));
 }
 
-// Which rows of the residual stream a layer carries to its output. Every layer but the last
-// must carry all of them: the next layer's keys and values depend on every row. The last
-// layer's output only feeds the logits, so there it computes its keys and values (the cache
-// needs them) for every row, and everything else only for the rows whose logits are wanted:
-// a 512-token prompt that wants the last token's logits skips 1/L of the prefill work. With
-// an observer, which sees every row, every row is computed.
-struct RowsOut {
-  bool all = true;
-  std::span<const size_t> kept;  // ascending token indices, when !all
-};
+// The rows that leave the last layer. Every layer but the last carries all rows: the next
+// layer's keys and values depend on every row. The last layer's output only feeds the
+// logits, so there it computes keys and values (the cache needs them) for every row and the
+// rest only for the rows whose logits are wanted: a 512-token prompt that wants its last
+// token's logits skips 1/L of the prefill work. With an observer, which sees every row,
+// every row is computed.
+void KeepOnlyWantedRows(const Batch& batch, ForwardWorkspace& ws, size_t hidden, size_t& rows) {
+  size_t kept = 0, first_row = 0;
+  for (const Segment& segment : batch.segments) {
+    for (const size_t i : segment.logits_for) ws.kept_rows[kept++] = first_row + i;
+    first_row += segment.tokens;
+  }
+  // kept_rows[i] >= i and ascending: moving in order never overwrites a row still to move.
+  for (size_t i = 0; i < kept; ++i) {
+    const size_t r = ws.kept_rows[i];
+    if (r == i) continue;
+    std::copy_n(&ws.residual[r * hidden], hidden, &ws.residual[i * hidden]);
+    std::copy_n(&ws.normed[r * hidden], hidden, &ws.normed[i * hidden]);
+    ws.row_segment[i] = ws.row_segment[r];
+    ws.row_position[i] = ws.row_position[r];
+  }
+  rows = kept;
+}
 
-// One Gemma 1 decoder layer over the rows of the residual stream x ([tokens, H]), following
-// the reference's GemmaDecoderLayer. Afterwards x holds rows_out's rows first (all of them,
-// or kept[i] at row i).
-void DecoderLayer(const ModelWeights& weights, size_t layer, const ForwardRequest& request,
-                  RowsOut rows_out, KVCache& cache, ForwardScratch& s, ThreadPool& pool) {
+// The queries of the rows: one per run of a segment's rows at consecutive positions.
+std::span<const AttentionQuery> AttentionQueries(const Batch& batch, const KVPool& kv, size_t layer,
+                                                 size_t rows, size_t q_dim, ForwardWorkspace& ws) {
+  size_t count = 0;
+  for (size_t r = 0; r < rows; ++r) {
+    const bool continues = r > 0 && ws.row_segment[r] == ws.row_segment[r - 1] &&
+                           ws.row_position[r] == ws.row_position[r - 1] + 1;
+    if (continues) {
+      ++ws.attention_queries[count - 1].tokens;
+      continue;
+    }
+    const Segment& segment = batch.segments[ws.row_segment[r]];
+    ws.attention_queries[count++] = {.q = &ws.q[r * q_dim],
+                                     .tokens = 1,
+                                     .first_position = ws.row_position[r],
+                                     .kv = {.keys = kv.keys(layer),
+                                            .values = kv.values(layer),
+                                            .blocks = segment.blocks.data(),
+                                            .num_blocks = segment.blocks.size(),
+                                            .block_size = kv.block_size()},
+                                     .out = &ws.attention[r * q_dim]};
+  }
+  return {ws.attention_queries.data(), count};
+}
+
+// x = x + o_proj(attention(input_layernorm(x))), following the reference's
+// GemmaDecoderLayer. Every row's keys and values go to the cache; with `keep_wanted_only`
+// only the wanted rows go on (packed to the front, `rows` updated).
+void AttentionBlock(const ModelWeights& weights, size_t layer, const Batch& batch,
+                    bool keep_wanted_only, KVPool& kv, ForwardWorkspace& ws, size_t& rows,
+                    ThreadPool& pool) {
   const ModelConfig& c = weights.config;
   const LayerWeights& w = weights.layers[layer];
-  const size_t tokens = request.tokens.size();
   const size_t hidden = c.hidden_size;
   const size_t heads = c.num_attention_heads;
   const size_t kv_heads = c.num_key_value_heads;
   const size_t head_dim = c.head_dim;
   const size_t q_dim = c.q_dim();
   const size_t kv_dim = c.kv_dim();
-  const size_t ffn = c.intermediate_size;
   const float eps = static_cast<float>(c.rms_norm_eps);
+  const float theta = static_cast<float>(c.rope_theta);
 
-  // --- Attention block: x = x + o_proj(attention(input_layernorm(x))).
   // RMSNorm multiplies by (1 + w); the weights hold 1 + w already (see weights.h).
-  ForEachToken(tokens, pool, [&](size_t t) {
-    RMSNorm(&s.residual[t * hidden], w.attn_norm_scale.data(), hidden, eps, &s.normed[t * hidden]);
+  ForEachRow(rows, pool, [&](size_t r) {
+    RMSNorm(&ws.residual[r * hidden], w.attn_norm_scale.data(), hidden, eps,
+            &ws.normed[r * hidden]);
   });
-  s.shared_input.Reset(s.normed.data(), tokens, hidden);
-  MatMul(w.k, s.shared_input, s.k.data(), pool);  // [tokens, kv_heads * head_dim]
-  MatMul(w.v, s.shared_input, s.v.data(), pool);  // [tokens, kv_heads * head_dim]
+  ws.shared_input.Reset(ws.normed.data(), rows, hidden);
+  Project(w.k, ws.shared_input, ws.k.data(), batch.arithmetic, pool);  // [rows, K]
+  Project(w.v, ws.shared_input, ws.v.data(), batch.arithmetic, pool);  // [rows, K]
 
   // RoPE with the rotate-half pairing (dimension i turns with i + head_dim/2, not with
   // i + 1); Hugging Face Gemma checkpoints are stored in that order. The cache holds the
   // keys after rotation, so cached keys are never rotated again.
-  const float theta = static_cast<float>(c.rope_theta);
-  float* layer_keys = cache.keys(layer);
-  float* layer_values = cache.values(layer);
-  ForEachToken(tokens, pool, [&](size_t t) {
-    const size_t position = request.first_position + t;
-    RoPE(&s.k[t * kv_dim], kv_heads, head_dim, position, theta);
+  float* layer_keys = kv.keys(layer);
+  float* layer_values = kv.values(layer);
+  const size_t block_size = kv.block_size();
+  ForEachRow(rows, pool, [&](size_t r) {
+    const size_t position = ws.row_position[r];
+    const int32_t block = batch.segments[ws.row_segment[r]].blocks[position / block_size];
+    RoPE(&ws.k[r * kv_dim], kv_heads, head_dim, position, theta);
     for (size_t g = 0; g < kv_heads; ++g) {
-      std::copy_n(&s.k[t * kv_dim + g * head_dim], head_dim,
-                  layer_keys + cache.Offset(g, position));
-      std::copy_n(&s.v[t * kv_dim + g * head_dim], head_dim,
-                  layer_values + cache.Offset(g, position));
+      const size_t at = kv.Offset(block, g, position % block_size);
+      std::copy_n(&ws.k[r * kv_dim + g * head_dim], head_dim, layer_keys + at);
+      std::copy_n(&ws.v[r * kv_dim + g * head_dim], head_dim, layer_values + at);
     }
   });
 
-  // From here on only the rows carried out: kept[i] moves to row i (kept[i] >= i, so in
-  // ascending order no row is overwritten before it is moved).
-  size_t rows = tokens;
-  if (!rows_out.all) {
-    rows = rows_out.kept.size();
-    for (size_t i = 0; i < rows; ++i) {
-      const size_t t = rows_out.kept[i];
-      if (t == i) continue;
-      std::copy_n(&s.residual[t * hidden], hidden, &s.residual[i * hidden]);
-      std::copy_n(&s.normed[t * hidden], hidden, &s.normed[i * hidden]);
-    }
+  if (keep_wanted_only) {
+    KeepOnlyWantedRows(batch, ws, hidden, rows);
     if (rows == 0) return;
+    ws.shared_input.Reset(ws.normed.data(), rows, hidden);  // the kept rows moved
   }
-  const auto position_of = [&](size_t row) {
-    return request.first_position + (rows_out.all ? row : rows_out.kept[row]);
-  };
-  // The kept rows moved within `normed`: prepare them anew.
-  if (!rows_out.all) s.shared_input.Reset(s.normed.data(), rows, hidden);
-  MatMul(w.q, s.shared_input, s.q.data(), pool);  // [rows, heads * head_dim]
-  ForEachToken(rows, pool,
-               [&](size_t r) { RoPE(&s.q[r * q_dim], heads, head_dim, position_of(r), theta); });
+  Project(w.q, ws.shared_input, ws.q.data(), batch.arithmetic, pool);  // [rows, Q]
+  ForEachRow(rows, pool,
+             [&](size_t r) { RoPE(&ws.q[r * q_dim], heads, head_dim, ws.row_position[r], theta); });
 
   // Query head j reads kv head j / (heads / kv_heads): all heads share one kv head on 2B
   // (multi-query), each has its own on 7B (multi-head). Scores are scaled by head_dim^-0.5,
   // and on 7B head_dim (256) is not hidden_size / heads (192).
-  const AttentionShape shape{
-      .heads = heads, .kv_heads = kv_heads, .head_dim = head_dim, .capacity = cache.capacity()};
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
-  const bool consecutive = position_of(rows - 1) - position_of(0) == rows - 1;
-  if (consecutive) {
-    CausalAttention(s.q.data(), rows, position_of(0), layer_keys, layer_values, shape, scale,
-                    s.attention.data(), pool);
-  } else {
-    for (size_t r = 0; r < rows; ++r) {
-      CausalAttention(&s.q[r * q_dim], 1, position_of(r), layer_keys, layer_values, shape, scale,
-                      &s.attention[r * q_dim], pool);
-    }
-  }
-  s.product_input.Reset(s.attention.data(), rows, q_dim);
-  MatMul(w.o, s.product_input, s.projected.data(), pool);  // [rows, H]
-  ForEachToken(rows, pool, [&](size_t t) {
-    AddInPlace(&s.residual[t * hidden], &s.projected[t * hidden], hidden);
-  });
+  CausalAttention(AttentionQueries(batch, kv, layer, rows, q_dim, ws),
+                  {.heads = heads, .kv_heads = kv_heads, .head_dim = head_dim}, scale, pool);
 
-  // --- MLP block: x = x + down(gelu_tanh(gate(h)) * up(h)), h = post_attention_layernorm(x).
-  // Despite its name, post_attention_layernorm is the norm in front of the MLP.
-  ForEachToken(rows, pool, [&](size_t t) {
-    RMSNorm(&s.residual[t * hidden], w.ffn_norm_scale.data(), hidden, eps, &s.normed[t * hidden]);
+  ws.product_input.Reset(ws.attention.data(), rows, q_dim);
+  Project(w.o, ws.product_input, ws.projected.data(), batch.arithmetic, pool);  // [rows, H]
+  ForEachRow(rows, pool, [&](size_t r) {
+    AddInPlace(&ws.residual[r * hidden], &ws.projected[r * hidden], hidden);
   });
-  // GeGLU with the tanh GELU: Gemma 1 configs may say "gelu", the models use the tanh form.
-  if (rows == 1) {
-    MatVecPair(w.gate, w.up, s.normed.data(), s.gate.data(), s.up.data(), pool);  // [I] each
-    GeluTanhMul(s.gate.data(), s.up.data(), ffn, s.gate.data());
-    MatVec(w.down, s.gate.data(), s.projected.data(), pool);  // [H]
+}
+
+// x = x + down(gelu_tanh(gate(h)) * up(h)), h = post_attention_layernorm(x). Despite its
+// name, post_attention_layernorm is the norm in front of the MLP. GeGLU with the tanh GELU:
+// Gemma 1 configs may say "gelu", the models use the tanh form.
+void FeedForwardBlock(const ModelWeights& weights, size_t layer, RowArithmetic arithmetic,
+                      ForwardWorkspace& ws, size_t rows, ThreadPool& pool) {
+  const ModelConfig& c = weights.config;
+  const LayerWeights& w = weights.layers[layer];
+  const size_t hidden = c.hidden_size;
+  const size_t ffn = c.intermediate_size;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  ForEachRow(rows, pool, [&](size_t r) {
+    RMSNorm(&ws.residual[r * hidden], w.ffn_norm_scale.data(), hidden, eps, &ws.normed[r * hidden]);
+  });
+  if (rows == 1 && arithmetic == RowArithmetic::kLoneRowDecode) {
+    MatVecPair(w.gate, w.up, ws.normed.data(), ws.gate.data(), ws.up.data(), pool);  // [I] each
+    GeluTanhMul(ws.gate.data(), ws.up.data(), ffn, ws.gate.data());
+    MatVec(w.down, ws.gate.data(), ws.projected.data(), pool);  // [H]
   } else {
-    // In slices of the intermediate features (see ForwardScratch): the slice's gate and up
-    // rows, then down's matching columns, summed into `projected`.
-    s.shared_input.Reset(s.normed.data(), rows, hidden);
-    for (size_t begin = 0; begin < ffn; begin += s.ffn_slab) {
-      const size_t width = std::min(s.ffn_slab, ffn - begin);
-      MatMul(RowRange(w.gate, begin, width), s.shared_input, s.gate.data(), pool);
-      MatMul(RowRange(w.up, begin, width), s.shared_input, s.up.data(), pool);
-      ForEachToken(rows, pool, [&](size_t t) {
-        GeluTanhMul(&s.gate[t * width], &s.up[t * width], width, &s.gate[t * width]);
+    // In slices of the intermediate features (see ForwardWorkspace): the slice's gate and
+    // up rows, then down's matching columns, summed into `projected`.
+    ws.shared_input.Reset(ws.normed.data(), rows, hidden);
+    for (size_t begin = 0; begin < ffn; begin += ws.ffn_slab) {
+      const size_t width = std::min(ws.ffn_slab, ffn - begin);
+      Project(RowRange(w.gate, begin, width), ws.shared_input, ws.gate.data(), arithmetic, pool);
+      Project(RowRange(w.up, begin, width), ws.shared_input, ws.up.data(), arithmetic, pool);
+      ForEachRow(rows, pool, [&](size_t r) {
+        GeluTanhMul(&ws.gate[r * width], &ws.up[r * width], width, &ws.gate[r * width]);
       });
       const WeightMatrix down = ColumnRange(w.down, begin, width);
-      s.product_input.Reset(s.gate.data(), rows, width);
+      ws.product_input.Reset(ws.gate.data(), rows, width);
       if (begin == 0) {
-        MatMul(down, s.product_input, s.projected.data(), pool);  // [rows, H]
+        Project(down, ws.product_input, ws.projected.data(), arithmetic, pool);  // [rows, H]
       } else {
-        MatMulAdd(down, s.product_input, s.projected.data(), pool);
+        MatMulAdd(down, ws.product_input, ws.projected.data(), pool);
       }
     }
   }
-  ForEachToken(rows, pool, [&](size_t t) {
-    AddInPlace(&s.residual[t * hidden], &s.projected[t * hidden], hidden);
+  ForEachRow(rows, pool, [&](size_t r) {
+    AddInPlace(&ws.residual[r * hidden], &ws.projected[r * hidden], hidden);
   });
 }
 
 }  // namespace
 
-void Forward(const ModelWeights& weights, const ForwardRequest& request, KVCache& cache,
-             ForwardScratch& s, ThreadPool& pool) {
-  CheckRequest(weights, request, cache, s);
+void Forward(const ModelWeights& weights, const Batch& batch, KVPool& kv, ForwardWorkspace& ws,
+             ThreadPool& pool) {
+  CheckBatch(weights, batch, kv, ws);
   const ModelConfig& c = weights.config;
-  const size_t tokens = request.tokens.size();
   const size_t hidden = c.hidden_size;
+  size_t rows = 0;
+  for (size_t s = 0; s < batch.segments.size(); ++s) {
+    for (size_t t = 0; t < batch.segments[s].tokens; ++t, ++rows) {
+      ws.row_segment[rows] = s;
+      ws.row_position[rows] = batch.segments[s].first_position + t;
+    }
+  }
 
   // Embedding lookup (any stored dtype), scaled by the normalizer: x = E[id] * sqrt(H).
   const float normalizer = EmbeddingNormalizer(c);
-  for (size_t t = 0; t < tokens; ++t) {
-    float* row = &s.residual[t * hidden];
-    DequantizeRow(weights.embedding, static_cast<size_t>(request.tokens[t]), row);
+  for (size_t r = 0; r < rows; ++r) {
+    float* row = &ws.residual[r * hidden];
+    DequantizeRow(weights.embedding, static_cast<size_t>(batch.tokens[r]), row);
     Scale(row, normalizer, hidden);
   }
-  Observe(request, "embedding_scaled", tokens, s.residual.data());
+  Observe(batch, "embedding_scaled", ws.residual.data(), hidden);
 
-  // An observer sees every row of every layer; otherwise the last layer carries only the
-  // rows whose logits are wanted (RowsOut), and they come out packed to the front.
-  const bool observed = request.observer != nullptr && *request.observer;
-  const RowsOut last_layer_rows{.all = observed, .kept = request.logits_for};
+  const bool observed = Observed(batch);
   for (size_t layer = 0; layer < weights.layers.size(); ++layer) {
     const bool last = layer + 1 == weights.layers.size();
-    DecoderLayer(weights, layer, request, last ? last_layer_rows : RowsOut{}, cache, s, pool);
-    if (observed) Observe(request, StrCat("layer_", layer), tokens, s.residual.data());
+    AttentionBlock(weights, layer, batch, last && !observed, kv, ws, rows, pool);
+    if (rows == 0) return;  // no logits wanted: the cache was all this call was for
+    FeedForwardBlock(weights, layer, batch.arithmetic, ws, rows, pool);
+    if (observed) Observe(batch, StrCat("layer_", layer), ws.residual.data(), hidden);
   }
 
-  // Final RMSNorm, again with (1 + w): every row for an observer, else the packed rows.
+  // Final RMSNorm, again with (1 + w).
   const float eps = static_cast<float>(c.rms_norm_eps);
-  const size_t normed_rows = observed ? tokens : request.logits_for.size();
-  for (size_t t = 0; t < normed_rows; ++t) {
-    RMSNorm(&s.residual[t * hidden], weights.final_norm_scale.data(), hidden, eps,
-            &s.normed[t * hidden]);
-  }
-  if (observed) Observe(request, "final_norm", tokens, s.normed.data());
-
-  // Logits = x E^T with the tied embedding, unscaled, no soft-capping (Gemma 1). The rows
-  // that want logits are packed to the front of `normed` so one product serves them all.
-  const size_t rows = request.logits_for.size();
-  if (rows == 0) return;
+  ForEachRow(rows, pool, [&](size_t r) {
+    RMSNorm(&ws.residual[r * hidden], weights.final_norm_scale.data(), hidden, eps,
+            &ws.normed[r * hidden]);
+  });
   if (observed) {
-    for (size_t i = 0; i < rows; ++i) {
-      const size_t t = request.logits_for[i];
-      if (t != i) std::copy_n(&s.normed[t * hidden], hidden, &s.normed[i * hidden]);
-    }
+    Observe(batch, "final_norm", ws.normed.data(), hidden);
+    // Every row was carried: pack the wanted ones to the front.
+    KeepOnlyWantedRows(batch, ws, hidden, rows);
   }
-  Linear(weights.embedding, s.normed.data(), rows, request.logits.data(), pool);
+  if (rows == 0) return;
+  // Logits = x E^T with the tied embedding, unscaled, no soft-capping (Gemma 1).
+  ws.product_input.Reset(ws.normed.data(), rows, hidden);
+  Project(weights.embedding, ws.product_input, batch.logits.data(), batch.arithmetic, pool);
+}
+
+void Forward(const ModelWeights& weights, const ForwardRequest& request, KVCache& cache,
+             ForwardWorkspace& ws, ThreadPool& pool) {
+  if (request.first_position + request.tokens.size() > cache.capacity()) {
+    Fail(ErrorCode::kOutOfRange, "sequence too long: positions ", request.first_position, "..",
+         request.first_position + request.tokens.size() - 1, " do not fit the context of ",
+         cache.capacity(), " positions (max_position_embeddings ",
+         weights.config.max_position_embeddings, ")");
+  }
+  const Segment segment{.tokens = request.tokens.size(),
+                        .first_position = request.first_position,
+                        .blocks = cache.blocks(),
+                        .logits_for = request.logits_for};
+  Forward(weights,
+          {.tokens = request.tokens,
+           .segments = {&segment, 1},
+           .logits = request.logits,
+           .arithmetic = request.arithmetic,
+           .observer = request.observer},
+          cache.pool(), ws, pool);
 }
 
 }  // namespace gemma

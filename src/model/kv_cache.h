@@ -1,59 +1,36 @@
-// The keys and values of every position seen so far, per layer, in float32. Layout per layer:
-// [kv_heads][capacity][head_dim], the layout CausalAttention reads (kernels/attention.h).
-// A cache belongs to one session; copying one is explicit (Copy()), never implicit.
+// A single sequence's key/value cache of `capacity` positions in a private KVPool, with all
+// its blocks reserved up front (the memory is reserved, not touched, until positions are
+// written). Session and the single-sequence Forward use it; the batched engine shares one
+// pool between its sequences instead (kv_pool.h, sequence_kv.h).
 #pragma once
 
 #include <cstddef>
 #include <memory>
-#include <vector>
+#include <span>
 
 #include "model/config.h"
+#include "model/kv_pool.h"
+#include "model/sequence_kv.h"
 
 namespace gemma {
 
 class KVCache {
  public:
-  // capacity: positions per layer, 1..config.max_position_embeddings; throws
-  // Error(kInvalidArgument) otherwise. The memory is reserved, not touched: pages become
-  // resident only as positions are written, so a long capacity costs nothing until used.
+  // capacity: positions, 1..config.max_position_embeddings; throws Error(kInvalidArgument)
+  // otherwise.
   KVCache(const ModelConfig& config, size_t capacity);
-
   KVCache(KVCache&&) noexcept = default;
   KVCache& operator=(KVCache&&) noexcept = default;
-  KVCache(const KVCache&) = delete;
-  KVCache& operator=(const KVCache&) = delete;
-
-  // A deep copy of the first `positions` positions (e.g. to fork a conversation).
-  KVCache Copy(size_t positions) const;
 
   size_t capacity() const { return capacity_; }
-  size_t layers() const { return keys_.size(); }
-  size_t kv_heads() const { return kv_heads_; }
-  size_t head_dim() const { return head_dim_; }
-
-  // [kv_heads][capacity][head_dim] of one layer; keys are stored after RoPE.
-  float* keys(size_t layer) { return keys_[layer].get(); }
-  float* values(size_t layer) { return values_[layer].get(); }
-  const float* keys(size_t layer) const { return keys_[layer].get(); }
-  const float* values(size_t layer) const { return values_[layer].get(); }
-
-  // Where position `position` of kv head `kv_head` lives inside one layer's buffer.
-  size_t Offset(size_t kv_head, size_t position) const {
-    return (kv_head * capacity_ + position) * head_dim_;
-  }
-
-  size_t BytesPerLayer() const { return 2 * kv_heads_ * capacity_ * head_dim_ * sizeof(float); }
+  KVPool& pool() { return *pool_; }
+  const KVPool& pool() const { return *pool_; }
+  std::span<const int32_t> blocks() const { return sequence_->blocks(); }
 
  private:
-  KVCache() = default;  // for Copy()
-
-  size_t capacity_ = 0;
-  size_t kv_heads_ = 0;
-  size_t head_dim_ = 0;
-  // new float[n] (default-initialized) rather than std::vector: a vector would zero, and so
-  // touch, every page of an 8192-position cache up front.
-  std::vector<std::unique_ptr<float[]>> keys_;    // per layer: [kv_heads][capacity][head_dim]
-  std::vector<std::unique_ptr<float[]>> values_;  // per layer: [kv_heads][capacity][head_dim]
+  size_t capacity_;
+  std::unique_ptr<KVPool> pool_;  // stable address: the sequence points into it
+  std::unique_ptr<SequenceKV> sequence_;
 };
 
 }  // namespace gemma

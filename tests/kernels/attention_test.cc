@@ -1,5 +1,6 @@
 // CausalAttention against ref::Attention: multi-head, grouped and multi-query, prefill and
-// decode, positions across several tiles, 1-3 threads, every compiled instruction set.
+// decode, positions across several tiles, caches in blocks of several sizes at shuffled
+// places, several sequences in one call, 1-3 threads, every compiled instruction set.
 #include "kernels/attention.h"
 
 #include <gtest/gtest.h>
@@ -7,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "base/error.h"
@@ -39,38 +41,105 @@ double Bound(const float* q, const float* k, size_t positions, size_t head_dim, 
   return 2.0 * (2.0 * score_error + Gamma(positions + 2) + 8 * kEps);
 }
 
-void Check(const Case& c, int threads, std::mt19937& rng) {
-  const size_t capacity = c.first_position + c.tokens + 3;  // cache not full
+// A sequence's contiguous cache [kv_heads][capacity][head_dim] copied into a pool of
+// blocks of `block_size` positions, the blocks in shuffled order among unused ones.
+struct PagedCopy {
+  std::vector<float> keys, values;
+  std::vector<int32_t> blocks;
+  size_t block_size;
+
+  PagedCopy(const std::vector<float>& k, const std::vector<float>& v, size_t kv_heads,
+            size_t capacity, size_t head_dim, size_t block_size, std::mt19937& rng)
+      : block_size(block_size) {
+    const size_t used = (capacity + block_size - 1) / block_size;
+    const size_t pool_blocks = 2 * used + 1;
+    std::vector<int32_t> order(pool_blocks);
+    for (size_t i = 0; i < pool_blocks; ++i) order[i] = static_cast<int32_t>(i);
+    std::shuffle(order.begin(), order.end(), rng);
+    blocks.assign(order.begin(), order.begin() + used);
+    keys.assign(pool_blocks * kv_heads * block_size * head_dim, NAN);  // unused: NaN
+    values.assign(keys.size(), NAN);
+    for (size_t g = 0; g < kv_heads; ++g) {
+      for (size_t p = 0; p < capacity; ++p) {
+        const size_t to =
+            ((blocks[p / block_size] * kv_heads + g) * block_size + p % block_size) * head_dim;
+        std::copy_n(&k[(g * capacity + p) * head_dim], head_dim, &keys[to]);
+        std::copy_n(&v[(g * capacity + p) * head_dim], head_dim, &values[to]);
+      }
+    }
+  }
+  PagedKV View() const {
+    return {.keys = keys.data(),
+            .values = values.data(),
+            .blocks = blocks.data(),
+            .num_blocks = blocks.size(),
+            .block_size = block_size};
+  }
+};
+
+// One sequence's queries and cache, with the reference's answer.
+struct Sequence {
+  Case c;
+  size_t capacity;
+  std::vector<float> q, k, v, want;
+  float scale;
+};
+
+Sequence MakeSequence(const Case& c, std::mt19937& rng) {
+  Sequence s{.c = c, .capacity = c.first_position + c.tokens + 3};  // cache not full
   const size_t row = c.heads * c.head_dim;
   // Scores up to a few units: the softmax is neither flat nor one-hot.
-  const std::vector<float> q = RandomFloats(c.tokens * row, rng, -1.0f, 1.0f);
-  const std::vector<float> k = RandomFloats(c.kv_heads * capacity * c.head_dim, rng, -1.0f, 1.0f);
-  const std::vector<float> v = RandomFloats(c.kv_heads * capacity * c.head_dim, rng, -1.0f, 1.0f);
-  const float scale = 4.0f / std::sqrt(static_cast<float>(c.head_dim));
-  std::vector<float> want(c.tokens * row), got(c.tokens * row, NAN);
-  ref::Attention(q.data(), c.tokens, c.first_position, k.data(), v.data(), capacity, c.heads,
-                 c.kv_heads, c.head_dim, scale, want.data());
-  ThreadPool pool(threads);
-  CausalAttention(
-      q.data(), c.tokens, c.first_position, k.data(), v.data(),
-      AttentionShape{
-          .heads = c.heads, .kv_heads = c.kv_heads, .head_dim = c.head_dim, .capacity = capacity},
-      scale, got.data(), pool);
+  s.q = RandomFloats(c.tokens * row, rng, -1.0f, 1.0f);
+  s.k = RandomFloats(c.kv_heads * s.capacity * c.head_dim, rng, -1.0f, 1.0f);
+  s.v = RandomFloats(c.kv_heads * s.capacity * c.head_dim, rng, -1.0f, 1.0f);
+  s.scale = 4.0f / std::sqrt(static_cast<float>(c.head_dim));
+  s.want.resize(c.tokens * row);
+  ref::Attention(s.q.data(), c.tokens, c.first_position, s.k.data(), s.v.data(), s.capacity,
+                 c.heads, c.kv_heads, c.head_dim, s.scale, s.want.data());
+  return s;
+}
+
+void ExpectNearReference(const Sequence& s, const std::vector<float>& got,
+                         const std::string& what) {
+  const Case& c = s.c;
+  const size_t row = c.heads * c.head_dim;
   const size_t group = c.heads / c.kv_heads;
   for (size_t t = 0; t < c.tokens; ++t) {
     for (size_t h = 0; h < c.heads; ++h) {
       const size_t positions = c.first_position + t + 1;
       const double bound =
-          Bound(q.data() + t * row + h * c.head_dim, k.data() + (h / group) * capacity * c.head_dim,
-                positions, c.head_dim, scale);
+          Bound(s.q.data() + t * row + h * c.head_dim,
+                s.k.data() + (h / group) * s.capacity * c.head_dim, positions, c.head_dim, s.scale);
       for (size_t d = 0; d < c.head_dim; ++d) {
         const size_t i = t * row + h * c.head_dim + d;
-        ASSERT_NEAR(got[i], want[i], bound)
-            << "heads=" << c.heads << " kv_heads=" << c.kv_heads << " head_dim=" << c.head_dim
-            << " tokens=" << c.tokens << " first=" << c.first_position << " threads=" << threads
+        ASSERT_NEAR(got[i], s.want[i], bound)
+            << what << " heads=" << c.heads << " kv_heads=" << c.kv_heads
+            << " head_dim=" << c.head_dim << " tokens=" << c.tokens << " first=" << c.first_position
             << " t=" << t << " h=" << h << " d=" << d;
       }
     }
+  }
+}
+
+void Check(const Case& c, int threads, std::mt19937& rng) {
+  const Sequence s = MakeSequence(c, rng);
+  const AttentionShape shape{.heads = c.heads, .kv_heads = c.kv_heads, .head_dim = c.head_dim};
+  ThreadPool pool(threads);
+  std::vector<float> first_result;
+  for (size_t block_size : {size_t{1}, size_t{3}, size_t{16}, size_t{64}, size_t{100}}) {
+    const PagedCopy paged(s.k, s.v, c.kv_heads, s.capacity, c.head_dim, block_size, rng);
+    std::vector<float> got(s.want.size(), NAN);
+    const AttentionQuery query{.q = s.q.data(),
+                               .tokens = c.tokens,
+                               .first_position = c.first_position,
+                               .kv = paged.View(),
+                               .out = got.data()};
+    CausalAttention({&query, 1}, shape, s.scale, pool);
+    ExpectNearReference(
+        s, got, "threads=" + std::to_string(threads) + " block=" + std::to_string(block_size));
+    // Where the blocks lie and how big they are changes nothing: the same bits.
+    if (first_result.empty()) first_result = got;
+    EXPECT_EQ(got, first_result) << "block size " << block_size;
   }
 }
 
@@ -91,17 +160,58 @@ TEST_P(AttentionTest, LongDecodeStreamsManyTiles) {
   for (int threads : {1, 2}) Check({8, 1, 64, 1, 1500}, threads, rng);
 }
 
+// Several sequences of different shapes and lengths in one call: each gets exactly what it
+// gets alone (a query's result does not depend on the others), and the reference's values.
+TEST_P(AttentionTest, SeveralSequencesInOneCallEachAsAlone) {
+  std::mt19937 rng(22);
+  const Case cases[] = {{8, 1, 16, 1, 63}, {8, 1, 16, 7, 0}, {8, 1, 16, 1, 200}, {8, 1, 16, 30, 5}};
+  std::vector<Sequence> sequences;
+  std::vector<PagedCopy> caches;
+  for (const Case& c : cases) {
+    sequences.push_back(MakeSequence(c, rng));
+    const Sequence& s = sequences.back();
+    caches.emplace_back(s.k, s.v, c.kv_heads, s.capacity, c.head_dim, 16, rng);
+  }
+  const AttentionShape shape{.heads = 8, .kv_heads = 1, .head_dim = 16};
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    std::vector<std::vector<float>> together(sequences.size()), alone(sequences.size());
+    std::vector<AttentionQuery> queries;
+    for (size_t i = 0; i < sequences.size(); ++i) {
+      const Sequence& s = sequences[i];
+      together[i].assign(s.want.size(), NAN);
+      alone[i].assign(s.want.size(), NAN);
+      queries.push_back({.q = s.q.data(),
+                         .tokens = s.c.tokens,
+                         .first_position = s.c.first_position,
+                         .kv = caches[i].View(),
+                         .out = together[i].data()});
+    }
+    CausalAttention(queries, shape, sequences[0].scale, pool);
+    for (size_t i = 0; i < sequences.size(); ++i) {
+      AttentionQuery one = queries[i];
+      one.out = alone[i].data();
+      CausalAttention({&one, 1}, shape, sequences[i].scale, pool);
+      EXPECT_EQ(together[i], alone[i]) << "sequence " << i << ", " << threads << " threads";
+      ExpectNearReference(sequences[i], together[i], "batched");
+    }
+  }
+}
+
 TEST(AttentionArgsTest, RejectsBadShapes) {
   ThreadPool pool(1);
   std::vector<float> buf(64);
-  AttentionShape shape{.heads = 3, .kv_heads = 2, .head_dim = 4, .capacity = 4};
-  EXPECT_THROW(
-      CausalAttention(buf.data(), 1, 0, buf.data(), buf.data(), shape, 1.0f, buf.data(), pool),
-      Error);
-  shape = {.heads = 2, .kv_heads = 1, .head_dim = 4, .capacity = 4};
-  EXPECT_THROW(
-      CausalAttention(buf.data(), 2, 3, buf.data(), buf.data(), shape, 1.0f, buf.data(), pool),
-      Error);  // positions 3 and 4 do not fit capacity 4
+  const int32_t blocks[] = {0};
+  const PagedKV kv{
+      .keys = buf.data(), .values = buf.data(), .blocks = blocks, .num_blocks = 1, .block_size = 4};
+  AttentionQuery query{
+      .q = buf.data(), .tokens = 1, .first_position = 0, .kv = kv, .out = buf.data()};
+  EXPECT_THROW(CausalAttention({&query, 1}, {.heads = 3, .kv_heads = 2, .head_dim = 4}, 1.0f, pool),
+               Error);
+  query.tokens = 2;
+  query.first_position = 3;  // positions 3 and 4 do not fit one block of 4
+  EXPECT_THROW(CausalAttention({&query, 1}, {.heads = 2, .kv_heads = 1, .head_dim = 4}, 1.0f, pool),
+               Error);
 }
 
 }  // namespace

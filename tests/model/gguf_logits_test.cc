@@ -85,11 +85,11 @@ std::vector<int32_t> PromptIds() {
 // All positions in one Forward call (prefill), or one token per call (decode). A prefill
 // computes the feed-forward block in slices of ffn_slab intermediate features.
 Matrix RunModel(const ModelWeights& weights, const std::vector<int32_t>& ids, bool one_by_one,
-                size_t ffn_slab = ForwardScratch::kDefaultFfnSlab) {
+                size_t ffn_slab = ForwardWorkspace::kDefaultFfnSlab) {
   ThreadPool pool(2);
   const size_t vocab = static_cast<size_t>(weights.config.vocab_size);
   KVCache cache(weights.config, ids.size());
-  ForwardScratch scratch(weights.config, ids.size(), ffn_slab);
+  ForwardWorkspace scratch(weights.config, ids.size(), ffn_slab);
   Matrix out;
   if (!one_by_one) {
     std::vector<size_t> positions(ids.size());
@@ -207,7 +207,7 @@ TEST(GgufLogits, F32FileMatchesTheCheckpointsGoldenLogits) {
   const std::vector<int32_t> greedy = golden["greedy_ids"].get<std::vector<int32_t>>();
   ThreadPool pool(2);
   KVCache cache(weights.config, ids.size() + greedy.size());
-  ForwardScratch scratch(weights.config, ids.size());
+  ForwardWorkspace scratch(weights.config, ids.size());
   std::vector<float> logits(1024);
   const size_t last[] = {ids.size() - 1};
   Forward(weights, {.tokens = ids, .first_position = 0, .logits_for = last, .logits = logits},
@@ -239,7 +239,7 @@ TEST(GgufLogits, FeedForwardSlicesThatSplitBlocksAreRefused) {
   ASSERT_EQ(Traits(weights.layers[0].down.dtype).block_elements, 256u);
   ThreadPool pool(1);
   KVCache cache(weights.config, 4);
-  ForwardScratch scratch(weights.config, 4, /*ffn_slab=*/128);
+  ForwardWorkspace scratch(weights.config, 4, /*ffn_slab=*/128);
   const std::vector<int32_t> ids = {2, 10, 11};
   try {
     Forward(weights, {.tokens = ids, .first_position = 0}, cache, scratch, pool);
@@ -278,9 +278,9 @@ TEST_P(GgufLogitsPerFile, MatchExactAndLlamaCppLogits) {
     bool one_by_one;
     size_t ffn_slab;
   };
-  for (const Mode mode : {Mode{"prefill", false, ForwardScratch::kDefaultFfnSlab},
+  for (const Mode mode : {Mode{"prefill", false, ForwardWorkspace::kDefaultFfnSlab},
                           Mode{"prefill in feed-forward slices of 256", false, 256},
-                          Mode{"decode", true, ForwardScratch::kDefaultFfnSlab}}) {
+                          Mode{"decode", true, ForwardWorkspace::kDefaultFfnSlab}}) {
     SCOPED_TRACE(mode.name);
     const bool one_by_one = mode.one_by_one;
     const Matrix ours = RunModel(weights, ids, one_by_one, mode.ffn_slab);

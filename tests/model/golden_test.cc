@@ -110,7 +110,7 @@ TEST_P(GoldenTest, OnePassPrefillMatchesLogitsHiddenStatesAndTop5) {
   const GoldenCase& g = golden_;
   const size_t n = g.prompt_ids.size();
   KVCache cache(weights_.config, n);
-  ForwardScratch scratch(weights_.config, n);
+  ForwardWorkspace scratch(weights_.config, n);
   HiddenRecorder recorder{.positions = g.hidden_states_positions,
                           .hidden = static_cast<size_t>(weights_.config.hidden_size)};
   const LayerObserver observer = recorder.Observer();
@@ -132,7 +132,7 @@ TEST_P(GoldenTest, PrefillInFeedForwardSlicesMatchesLogits) {
   const GoldenCase& g = golden_;
   const size_t n = g.prompt_ids.size();
   KVCache cache(weights_.config, n);
-  ForwardScratch scratch(weights_.config, n, /*ffn_slab=*/96);
+  ForwardWorkspace scratch(weights_.config, n, /*ffn_slab=*/96);
   ASSERT_LT(scratch.ffn_slab, static_cast<size_t>(weights_.config.intermediate_size));
   std::vector<float> logits(g.logits_positions.size() * vocab());
   Forward(weights_,
@@ -152,7 +152,7 @@ TEST_P(GoldenTest, LastLayerOnlyForWantedRowsEqualsEveryRow) {
   const size_t n = g.prompt_ids.size();
   const LayerObserver watch_everything = [](std::string_view, size_t, size_t, const float*) {};
   const auto run = [&](std::span<const size_t> wanted, bool observed, KVCache& cache) {
-    ForwardScratch scratch(weights_.config, n);
+    ForwardWorkspace scratch(weights_.config, n);
     std::vector<float> logits(wanted.size() * vocab());
     Forward(weights_,
             {.tokens = g.prompt_ids,
@@ -176,7 +176,7 @@ TEST_P(GoldenTest, LastLayerOnlyForWantedRowsEqualsEveryRow) {
   // step afterwards sees the whole prompt.
   KVCache cache(weights_.config, n);
   std::vector<int32_t> prompt(g.prompt_ids.begin(), g.prompt_ids.end() - 1);
-  ForwardScratch scratch(weights_.config, n);
+  ForwardWorkspace scratch(weights_.config, n);
   Forward(weights_, {.tokens = prompt, .first_position = 0}, cache, scratch, pool_);
   std::vector<float> logits(vocab());
   const size_t only[] = {0};
@@ -195,7 +195,7 @@ TEST_P(GoldenTest, TokenByTokenDecodeMatchesLogitsAndHiddenStates) {
   const GoldenCase& g = golden_;
   const size_t n = g.prompt_ids.size();
   KVCache cache(weights_.config, n);
-  ForwardScratch scratch(weights_.config, 1);
+  ForwardWorkspace scratch(weights_.config, 1);
   HiddenRecorder recorder{.positions = g.hidden_states_positions,
                           .hidden = static_cast<size_t>(weights_.config.hidden_size)};
   const LayerObserver observer = recorder.Observer();
@@ -226,7 +226,7 @@ TEST_P(GoldenTest, GreedyGenerationMatchesIdsAndLogits) {
   const size_t n = g.prompt_ids.size();
   const size_t steps = g.greedy_ids.size();
   KVCache cache(weights_.config, n + steps);
-  ForwardScratch scratch(weights_.config, n);
+  ForwardWorkspace scratch(weights_.config, n);
   std::vector<float> logits(vocab());
   const size_t prompt_last[] = {n - 1};
   Forward(
@@ -258,7 +258,7 @@ TEST_P(GoldenTest, DecodeWithCacheEqualsFullRecompute) {
   sequence.insert(sequence.end(), g.greedy_ids.begin(), g.greedy_ids.end());
   const size_t n = g.prompt_ids.size();
   KVCache cache(weights_.config, sequence.size());
-  ForwardScratch scratch(weights_.config, sequence.size());
+  ForwardWorkspace scratch(weights_.config, sequence.size());
   std::vector<float> decoded(vocab()), recomputed(vocab());
   const size_t only[] = {0};
   const size_t prompt_last[] = {n - 1};
@@ -299,7 +299,7 @@ TEST(ForwardErrors, PositionPastTheContextIsAnErrorNotACorruption) {
   const ModelWeights weights = LoadSafetensorsModel(testing::GoldenRoot() + "/tiny-2b-f32");
   ThreadPool pool(1);
   KVCache cache(weights.config, 4);
-  ForwardScratch scratch(weights.config, 8);
+  ForwardWorkspace scratch(weights.config, 8);
   const std::vector<int32_t> ids = {2, 5, 6, 7, 8};
   try {
     Forward(weights, {.tokens = ids, .first_position = 0}, cache, scratch, pool);
@@ -318,7 +318,7 @@ TEST(ForwardErrors, TokenIdOutsideTheVocabularyIsAnError) {
   const ModelWeights weights = LoadSafetensorsModel(testing::GoldenRoot() + "/tiny-2b-f32");
   ThreadPool pool(1);
   KVCache cache(weights.config, 8);
-  ForwardScratch scratch(weights.config, 8);
+  ForwardWorkspace scratch(weights.config, 8);
   for (int32_t bad : {-1, static_cast<int32_t>(weights.config.vocab_size)}) {
     const std::vector<int32_t> ids = {2, bad};
     try {

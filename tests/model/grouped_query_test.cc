@@ -208,7 +208,7 @@ TEST(GroupedQueryAttention, PrefillAndDecodeMatchADoublePrecisionReference) {
 
   // One batched prefill with logits at every position.
   KVCache prefill_cache(c, ids.size());
-  ForwardScratch scratch(c, ids.size());
+  ForwardWorkspace scratch(c, ids.size());
   std::vector<size_t> all(ids.size());
   for (size_t i = 0; i < all.size(); ++i) all[i] = i;
   std::vector<float> prefill(ids.size() * vocab);

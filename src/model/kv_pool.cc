@@ -1,0 +1,103 @@
+#include "model/kv_pool.h"
+
+#include <algorithm>
+
+#include "base/error.h"
+
+namespace gemma {
+
+size_t KVPool::BytesPerBlock(const ModelConfig& c, size_t block_size) {
+  return 2 * static_cast<size_t>(c.num_hidden_layers) * static_cast<size_t>(c.kv_dim()) *
+         block_size * sizeof(float);
+}
+
+KVPool::KVPool(const ModelConfig& config, size_t num_blocks, size_t block_size)
+    : block_size_(block_size),
+      kv_heads_(static_cast<size_t>(config.num_key_value_heads)),
+      head_dim_(static_cast<size_t>(config.head_dim)),
+      refs_(num_blocks, 0),
+      evictable_at_(num_blocks),
+      hash_of_(num_blocks),
+      tokens_of_(num_blocks) {
+  if (block_size == 0 || num_blocks == 0 || num_blocks > (size_t{1} << 30)) {
+    Fail(ErrorCode::kInvalidArgument, "KV pool of ", num_blocks, " blocks of ", block_size,
+         " positions");
+  }
+  const size_t per_layer = num_blocks * kv_heads_ * block_size_ * head_dim_;
+  for (int64_t layer = 0; layer < config.num_hidden_layers; ++layer) {
+    keys_.emplace_back(new float[per_layer]);
+    values_.emplace_back(new float[per_layer]);
+  }
+  free_.resize(num_blocks);
+  for (size_t i = 0; i < num_blocks; ++i) free_[i] = static_cast<int32_t>(num_blocks - 1 - i);
+}
+
+std::optional<int32_t> KVPool::Allocate() {
+  int32_t block;
+  if (!free_.empty()) {
+    block = free_.back();
+    free_.pop_back();
+  } else if (!evictable_.empty()) {
+    block = evictable_.front();
+    evictable_.pop_front();
+    Unpublish(block);
+  } else {
+    return std::nullopt;
+  }
+  refs_[block] = 1;
+  return block;
+}
+
+void KVPool::Retain(int32_t block) {
+  if (refs_[block]++ == 0) evictable_.erase(evictable_at_[block]);  // only published blocks
+}
+
+void KVPool::Release(int32_t block) {
+  if (refs_[block] <= 0) Fail(ErrorCode::kInternal, "KV block ", block, " released too often");
+  if (--refs_[block] > 0) return;
+  if (hash_of_[block]) {
+    evictable_at_[block] = evictable_.insert(evictable_.end(), block);
+  } else {
+    free_.push_back(block);
+  }
+}
+
+bool KVPool::Publish(int32_t block, uint64_t hash, std::span<const int32_t> tokens) {
+  if (hash_of_[block] || by_hash_.count(hash)) return false;
+  by_hash_[hash] = block;
+  hash_of_[block] = hash;
+  tokens_of_[block].assign(tokens.begin(), tokens.end());
+  return true;
+}
+
+std::optional<int32_t> KVPool::Lookup(uint64_t hash, std::span<const int32_t> tokens) {
+  const auto it = by_hash_.find(hash);
+  if (it == by_hash_.end()) return std::nullopt;
+  const int32_t block = it->second;
+  // The tokens guard against a 64-bit hash collision within the block itself.
+  if (!std::equal(tokens.begin(), tokens.end(), tokens_of_[block].begin(),
+                  tokens_of_[block].end())) {
+    return std::nullopt;
+  }
+  Retain(block);
+  return block;
+}
+
+void KVPool::Unpublish(int32_t block) {
+  by_hash_.erase(*hash_of_[block]);
+  hash_of_[block].reset();
+  tokens_of_[block].clear();
+}
+
+void KVPool::CopyBlock(int32_t from, int32_t to, size_t positions) {
+  for (size_t layer = 0; layer < layers(); ++layer) {
+    for (size_t g = 0; g < kv_heads_; ++g) {
+      std::copy_n(keys_[layer].get() + Offset(from, g, 0), positions * head_dim_,
+                  keys_[layer].get() + Offset(to, g, 0));
+      std::copy_n(values_[layer].get() + Offset(from, g, 0), positions * head_dim_,
+                  values_[layer].get() + Offset(to, g, 0));
+    }
+  }
+}
+
+}  // namespace gemma

@@ -1,0 +1,103 @@
+// The key/value memory of every sequence of a model, in fixed-size blocks (paged, as vLLM
+// does): a sequence holds a table of block ids, so many short sequences do not each reserve
+// the model's whole context, and one byte budget bounds them all.
+//
+// Per layer, keys and values are [num_blocks][kv_heads][block_size][head_dim] float32; a
+// block holds block_size consecutive positions of one sequence (keys after RoPE).
+//
+// Blocks are reference-counted. A full block can be published under the hash of the tokens
+// that led to it (the whole prefix up to its end, see sequence_kv.h); a later sequence whose
+// prompt starts with the same tokens retains it instead of computing it again. Published
+// blocks are never written (a sequence that must write into one copies it first). A block
+// whose last reference is released stays published, evictable, until its memory is needed:
+// allocation takes a never-used or plainly free block first, then evicts the least recently
+// released published one.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <optional>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "model/config.h"
+
+namespace gemma {
+
+class KVPool {
+ public:
+  static constexpr size_t kDefaultBlockSize = 16;
+
+  // Bytes of keys and values one block holds over all layers.
+  static size_t BytesPerBlock(const ModelConfig& config, size_t block_size = kDefaultBlockSize);
+
+  // The memory is reserved, not touched: pages become resident as blocks are written, and
+  // blocks are handed out lowest id first, so a large pool costs what is used.
+  KVPool(const ModelConfig& config, size_t num_blocks, size_t block_size = kDefaultBlockSize);
+  KVPool(const KVPool&) = delete;
+  KVPool& operator=(const KVPool&) = delete;
+
+  size_t block_size() const { return block_size_; }
+  size_t num_blocks() const { return refs_.size(); }
+  size_t layers() const { return keys_.size(); }
+  size_t kv_heads() const { return kv_heads_; }
+  size_t head_dim() const { return head_dim_; }
+
+  // [num_blocks][kv_heads][block_size][head_dim] of one layer.
+  float* keys(size_t layer) { return keys_[layer].get(); }
+  float* values(size_t layer) { return values_[layer].get(); }
+  const float* keys(size_t layer) const { return keys_[layer].get(); }
+  const float* values(size_t layer) const { return values_[layer].get(); }
+  // Offset (floats) of position `offset` of kv head `kv_head` in block `block`, in a layer.
+  size_t Offset(int32_t block, size_t kv_head, size_t offset) const {
+    return ((static_cast<size_t>(block) * kv_heads_ + kv_head) * block_size_ + offset) * head_dim_;
+  }
+
+  // A block with one reference, or nothing when every block is referenced.
+  std::optional<int32_t> Allocate();
+  void Retain(int32_t block);
+  void Release(int32_t block);
+  int refs(int32_t block) const { return refs_[block]; }
+
+  // Blocks that Allocate can still hand out (free, or published and unreferenced).
+  size_t available() const { return free_.size() + evictable_.size(); }
+  // Blocks some sequence references.
+  size_t referenced() const { return num_blocks() - available(); }
+  // Published blocks (referenced or evictable).
+  size_t published() const { return by_hash_.size(); }
+
+  // Publishes a full block under `hash` (see sequence_kv.h) with the tokens it holds. When
+  // another block already holds that hash (two sequences computed the same prefix), the
+  // existing one stays and `block` remains private; returns whether `block` was published.
+  bool Publish(int32_t block, uint64_t hash, std::span<const int32_t> tokens);
+  // The block published under `hash` holding `tokens`, retained; nothing if there is none.
+  std::optional<int32_t> Lookup(uint64_t hash, std::span<const int32_t> tokens);
+  bool IsPublished(int32_t block) const { return hash_of_[block].has_value(); }
+
+  // Copies the first `positions` positions of every layer of block `from` into `to`.
+  void CopyBlock(int32_t from, int32_t to, size_t positions);
+
+ private:
+  void Unpublish(int32_t block);
+
+  size_t block_size_;
+  size_t kv_heads_;
+  size_t head_dim_;
+  // new float[n] (default-initialized), not std::vector: a vector would zero, and so touch,
+  // the whole pool up front.
+  std::vector<std::unique_ptr<float[]>> keys_;    // per layer
+  std::vector<std::unique_ptr<float[]>> values_;  // per layer
+  std::vector<int> refs_;                         // per block
+  std::vector<int32_t> free_;                     // never used or unpublished; lowest id last
+  // Published blocks without references, least recently released first.
+  std::list<int32_t> evictable_;
+  std::vector<std::list<int32_t>::iterator> evictable_at_;  // per block, valid when listed
+  std::vector<std::optional<uint64_t>> hash_of_;            // per block
+  std::vector<std::vector<int32_t>> tokens_of_;             // per published block
+  std::unordered_map<uint64_t, int32_t> by_hash_;
+};
+
+}  // namespace gemma
