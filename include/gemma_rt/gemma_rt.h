@@ -91,7 +91,8 @@ enum class StopReason {
   kEndOfTurn,
   kStopString,
   kCallback,
-  kContextFull
+  kContextFull,
+  kCancelled
 };
 const char* StopReasonName(StopReason reason);
 

@@ -131,8 +131,8 @@ void Session::PrefillText(std::string_view text) {
 }
 
 GenerateResult Session::Generate(const GenerateOptions& options, const TokenCallback& callback) {
-  static_assert(static_cast<int>(StopReason::kContextFull) ==
-                static_cast<int>(gemma::StopReason::kContextFull));
+  static_assert(static_cast<int>(StopReason::kCancelled) ==
+                static_cast<int>(gemma::StopReason::kCancelled));
   const SamplingOptions& s = options.sampling;
   // Field by field: GCC 12 warns (falsely) about a nested designated initializer here.
   gemma::GenerateOptions internal;

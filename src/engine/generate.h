@@ -25,6 +25,7 @@ enum class StopReason : uint8_t {
   kStopString,     // the text reached one of the user's stop strings
   kCallback,       // the callback returned false
   kContextFull,    // the KV cache has no position left
+  kCancelled,      // cancelled by the caller (the engine's Cancel, a client that left)
 };
 const char* StopReasonName(StopReason reason);
 
