@@ -108,6 +108,7 @@ int RunGenerate(const GenerateFlags& f, const CLI::App& cmd) {
         return true;
       });
   if (model.has_tokenizer()) std::printf("\n");
+  std::fflush(stdout);  // before --stats on stderr, so the two do not interleave on a terminal
   if (f.print_ids) {
     std::string ids = "[";
     for (size_t i = 0; i < result.ids.size(); ++i) {
