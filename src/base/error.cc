@@ -20,6 +20,8 @@ const char* ErrorCodeName(ErrorCode code) {
       return "out of range";
     case ErrorCode::kInternal:
       return "internal error";
+    case ErrorCode::kResourceExhausted:
+      return "resource exhausted";
   }
   return "error";
 }

@@ -11,14 +11,15 @@
 namespace gemma {
 
 enum class ErrorCode {
-  kInvalidArgument,  // a caller passed something that cannot be right
-  kNotFound,         // a file, tensor or key that must exist does not
-  kIo,               // the operating system refused (open, mmap, read, write)
-  kFormat,           // a file's bytes do not follow its format
-  kShape,            // a tensor's shape or dtype disagrees with the config
-  kUnsupported,      // valid input that gemma-rt does not handle (yet)
-  kOutOfRange,       // e.g. a token id past the vocabulary, a prompt past the context
-  kInternal,         // a bug in gemma-rt
+  kInvalidArgument,    // a caller passed something that cannot be right
+  kNotFound,           // a file, tensor or key that must exist does not
+  kIo,                 // the operating system refused (open, mmap, read, write)
+  kFormat,             // a file's bytes do not follow its format
+  kShape,              // a tensor's shape or dtype disagrees with the config
+  kUnsupported,        // valid input that gemma-rt does not handle (yet)
+  kOutOfRange,         // e.g. a token id past the vocabulary, a prompt past the context
+  kInternal,           // a bug in gemma-rt
+  kResourceExhausted,  // valid, but not now: a full queue, no memory left (retry later)
 };
 
 const char* ErrorCodeName(ErrorCode code);

@@ -1,0 +1,399 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+
+#include "base/error.h"
+#include "engine/token_generator.h"
+#include "model/sequence_kv.h"
+
+namespace gemma {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+uint64_t DefaultKvBytes(const ModelConfig& c, const EngineOptions& o) {
+  const uint64_t positions =
+      std::max<uint64_t>(o.max_sequences * 2048, static_cast<uint64_t>(c.max_position_embeddings));
+  return positions * KVPool::BytesPerBlock(c, 1);
+}
+
+size_t BlocksFor(const ModelConfig& c, const EngineOptions& o) {
+  const uint64_t bytes = o.kv_bytes != 0 ? o.kv_bytes : DefaultKvBytes(c, o);
+  return static_cast<size_t>(bytes / KVPool::BytesPerBlock(c, o.block_size));
+}
+
+}  // namespace
+
+struct Engine::Sequence {
+  uint64_t id = 0;
+  EngineRequest request;
+  std::vector<int32_t> tokens;  // prompt, then every generated id
+  size_t context = 0;
+  std::optional<SequenceKV> kv;
+  std::optional<TokenGenerator> generator;
+  uint64_t admitted = 0;     // admission order; the newest running one is preempted first
+  size_t cached_prompt = 0;  // prompt positions taken from the prefix cache
+  bool finished = false;
+
+  size_t uncomputed() const { return tokens.size() - kv->length(); }
+};
+
+Engine::Engine(const ModelWeights& weights, const Tokenizer* tokenizer, ThreadPool& pool,
+               const EngineOptions& options)
+    : weights_(weights),
+      tokenizer_(tokenizer),
+      pool_(pool),
+      options_(options),
+      workspace_(weights.config, std::max<size_t>(options.step_tokens, options.max_sequences)) {
+  if (options.max_sequences == 0 || options.max_sequences > 4096) {
+    Fail(ErrorCode::kInvalidArgument, "engine: max_sequences must be 1..4096, got ",
+         options.max_sequences);
+  }
+  if (options.step_tokens == 0 || options.step_tokens > 65536) {
+    Fail(ErrorCode::kInvalidArgument, "engine: step_tokens must be 1..65536, got ",
+         options.step_tokens);
+  }
+  const size_t blocks = BlocksFor(weights.config, options_);
+  if (blocks == 0) {
+    Fail(ErrorCode::kInvalidArgument, "engine: a KV budget of ", options.kv_bytes,
+         " bytes holds no block of ", options.block_size, " positions (",
+         KVPool::BytesPerBlock(weights.config, options.block_size), " bytes)");
+  }
+  kv_ = std::make_unique<KVPool>(weights.config, blocks, options.block_size);
+  batch_logits_.resize(options.max_sequences * static_cast<size_t>(weights.config.vocab_size));
+  stats_.kv_blocks = blocks;
+}
+
+Engine::~Engine() { Stop(); }
+
+uint64_t Engine::Submit(EngineRequest request) {
+  const ModelConfig& c = weights_.config;
+  if (request.prompt.empty()) Fail(ErrorCode::kInvalidArgument, "the prompt is empty");
+  for (size_t i = 0; i < request.prompt.size(); ++i) {
+    if (request.prompt[i] < 0 || request.prompt[i] >= c.vocab_size) {
+      Fail(ErrorCode::kOutOfRange, "token id ", request.prompt[i], " (index ", i,
+           " of the prompt) is outside the vocabulary [0, ", c.vocab_size, ")");
+    }
+  }
+  const size_t max_context = static_cast<size_t>(c.max_position_embeddings);
+  const size_t context = request.context == 0 ? max_context : request.context;
+  if (context > max_context) {
+    Fail(ErrorCode::kInvalidArgument, "context of ", context,
+         " positions exceeds the model's max_position_embeddings (", max_context, ")");
+  }
+  if (request.prompt.size() > context) {
+    Fail(ErrorCode::kOutOfRange, "the prompt has ", request.prompt.size(),
+         " tokens but the context holds ", context);
+  }
+  const size_t pool_positions = kv_->num_blocks() * kv_->block_size();
+  if (request.prompt.size() + 1 > pool_positions) {
+    Fail(ErrorCode::kOutOfRange, "the prompt has ", request.prompt.size(),
+         " tokens but the KV pool holds ", pool_positions, " positions (raise the KV budget)");
+  }
+  auto s = std::make_unique<Sequence>();
+  // Validates the sampling options and stop strings now, in the caller's thread.
+  s->generator.emplace(request.options, tokenizer_, c.eos_token_id);
+  s->tokens = request.prompt;
+  // A sequence never outgrows the pool: alone, it always fits (kContextFull at its end).
+  s->context = std::min(context, pool_positions);
+  s->request = std::move(request);
+  std::lock_guard lock(mutex_);
+  if (stats_.waiting >= options_.max_waiting) {
+    Fail(ErrorCode::kResourceExhausted, "the queue is full (", options_.max_waiting,
+         " requests waiting)");
+  }
+  s->id = next_id_++;
+  const uint64_t id = s->id;
+  incoming_.push_back(std::move(s));
+  ++stats_.waiting;
+  wake_.notify_one();
+  return id;
+}
+
+void Engine::Cancel(uint64_t id) {
+  std::lock_guard lock(mutex_);
+  cancelled_.insert(id);
+  wake_.notify_one();
+}
+
+EngineStats Engine::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void Engine::TakeIncoming() {
+  std::unordered_set<uint64_t> cancelled;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& s : incoming_) waiting_.push_back(std::move(s));
+    incoming_.clear();
+    cancelled.swap(cancelled_);
+  }
+  if (cancelled.empty()) return;
+  for (auto& s : waiting_) {
+    if (cancelled.count(s->id)) Finish(*s, StopReason::kCancelled);
+  }
+  for (auto& s : running_) {
+    if (cancelled.count(s->id)) Finish(*s, StopReason::kCancelled);
+  }
+  FinishRemoved();
+}
+
+// Ends a sequence: the rest of its text, its blocks back to the pool, on_done. It is
+// removed from the queues by FinishRemoved.
+void Engine::Finish(Sequence& s, StopReason reason, std::string error) {
+  if (s.finished) return;
+  s.finished = true;
+  const std::string tail = s.generator->Finish(reason);
+  if (!tail.empty() && error.empty()) CallOnToken(s, kNoToken, tail);
+  if (s.kv) s.kv->Clear();
+  if (s.request.on_done) {
+    try {
+      s.request.on_done({.generation = s.generator->result(),
+                         .prompt_tokens = s.request.prompt.size(),
+                         .cached_prompt_tokens = s.cached_prompt,
+                         .error = std::move(error)});
+    } catch (...) {
+      // The request is over either way; a throwing callback must not stop the engine.
+    }
+  }
+}
+
+// The user's token callback; an exception from it ends the request like returning false.
+bool Engine::CallOnToken(Sequence& s, int32_t id, std::string_view text) {
+  if (!s.request.on_token) return true;
+  try {
+    return s.request.on_token(id, text);
+  } catch (...) {
+    return false;
+  }
+}
+
+void Engine::FinishRemoved() {
+  const auto gone = [](const std::unique_ptr<Sequence>& s) { return s->finished; };
+  const size_t before = waiting_.size() + running_.size();
+  waiting_.erase(std::remove_if(waiting_.begin(), waiting_.end(), gone), waiting_.end());
+  running_.erase(std::remove_if(running_.begin(), running_.end(), gone), running_.end());
+  std::lock_guard lock(mutex_);
+  stats_.finished += before - waiting_.size() - running_.size();
+}
+
+// Takes blocks for everything the sequence has not computed (reusing cached prefix blocks);
+// false, with nothing held, when the pool cannot provide them now.
+bool Engine::Admit(Sequence& s) {
+  if (!s.kv) s.kv.emplace(*kv_, options_.prefix_cache);
+  size_t cached = 0;
+  if (options_.prefix_cache) {
+    // Its last token is always computed: its logits pick the next one.
+    cached = s.kv->AttachCachedPrefix(s.tokens, s.tokens.size() - 1);
+  }
+  if (!s.kv->Reserve(s.tokens.size() - s.kv->length())) {
+    s.kv->Clear();
+    return false;
+  }
+  if (s.admitted == 0) {  // a preempted sequence's recomputation is not a prompt hit
+    s.cached_prompt = std::min(cached, s.request.prompt.size());
+    std::lock_guard lock(mutex_);
+    stats_.cached_tokens += s.cached_prompt;
+  }
+  s.admitted = ++admissions_;
+  return true;
+}
+
+// Releases a running sequence's blocks (full ones stay in the prefix cache) and puts it
+// back at the front of the queue; it is recomputed from its tokens when readmitted.
+void Engine::Preempt(Sequence& s) {
+  s.kv->Clear();
+  const auto it = std::find_if(running_.begin(), running_.end(),
+                               [&](const std::unique_ptr<Sequence>& r) { return r.get() == &s; });
+  waiting_.push_front(std::move(*it));
+  running_.erase(it);
+  std::lock_guard lock(mutex_);
+  ++stats_.preemptions;
+}
+
+bool Engine::Step() {
+  TakeIncoming();
+  // Requests that generate nothing end without computing anything.
+  for (auto& s : waiting_) {
+    if (s->generator->reached_max_tokens()) Finish(*s, StopReason::kMaxTokens);
+  }
+  FinishRemoved();
+  // Admission, oldest first, while there are slots and blocks.
+  while (!waiting_.empty() && running_.size() < options_.max_sequences &&
+         Admit(*waiting_.front())) {
+    running_.push_back(std::move(waiting_.front()));
+    waiting_.pop_front();
+  }
+  if (running_.empty()) {
+    UpdateStats({});
+    return false;
+  }
+
+  // Decode rows first: one more position each; when the pool has no block for it, the
+  // newest running sequence is preempted (it may be this one).
+  size_t budget = std::max(options_.step_tokens, options_.max_sequences);
+  for (size_t i = 0; i < running_.size(); ++i) {
+    Sequence& s = *running_[i];
+    if (s.uncomputed() != 1) continue;
+    bool preempted_self = false;
+    while (!s.kv->Reserve(1)) {
+      Sequence& victim = *running_.back();
+      preempted_self = &victim == &s;
+      Preempt(victim);
+      if (preempted_self) break;
+    }
+    if (preempted_self) break;  // everything after it was newer and is gone too
+  }
+
+  batch_tokens_.clear();
+  batch_segments_.clear();
+  batch_logits_for_.assign(running_.size(), 0);
+  struct Planned {
+    Sequence* sequence;
+    size_t tokens;
+    bool wants_logits;
+  };
+  std::vector<Planned> planned;
+  planned.reserve(running_.size());
+  const auto plan = [&](Sequence& s, size_t count) {
+    const size_t first = s.kv->length();
+    batch_tokens_.insert(batch_tokens_.end(), s.tokens.begin() + long(first),
+                         s.tokens.begin() + long(first + count));
+    const bool wants_logits = first + count == s.tokens.size();
+    planned.push_back({&s, count, wants_logits});
+    budget -= count;
+  };
+  for (auto& s : running_) {
+    if (s->uncomputed() == 1) plan(*s, 1);
+  }
+  for (auto& s : running_) {
+    if (budget == 0) break;
+    if (s->uncomputed() > 1) plan(*s, std::min(budget, s->uncomputed()));
+  }
+  size_t wanted = 0;
+  for (size_t i = 0; i < planned.size(); ++i) {
+    const Planned& p = planned[i];
+    batch_logits_for_[i] = p.tokens - 1;
+    batch_segments_.push_back({.tokens = p.tokens,
+                               .first_position = p.sequence->kv->length(),
+                               .blocks = p.sequence->kv->blocks(),
+                               .logits_for = p.wants_logits
+                                                 ? std::span<const size_t>(&batch_logits_for_[i], 1)
+                                                 : std::span<const size_t>()});
+    wanted += p.wants_logits;
+  }
+  const size_t vocab = static_cast<size_t>(weights_.config.vocab_size);
+  const Clock::time_point start = Clock::now();
+  try {
+    std::optional<std::lock_guard<std::mutex>> lock;
+    if (options_.pool_mutex) lock.emplace(*options_.pool_mutex);
+    Forward(weights_,
+            {.tokens = batch_tokens_,
+             .segments = batch_segments_,
+             .logits = std::span<float>(batch_logits_.data(), wanted * vocab),
+             .arithmetic = RowArithmetic::kRowInvariant},
+            *kv_, workspace_, pool_);
+  } catch (const std::exception& e) {
+    // Everything was validated at Submit, so this is a bug or an allocation failure: the
+    // step's sequences fail with the message, the others go on.
+    for (const Planned& p : planned) Finish(*p.sequence, StopReason::kCancelled, e.what());
+    FinishRemoved();
+    UpdateStats({});
+    return true;
+  }
+  const double seconds = SecondsSince(start);
+
+  // Each sequence whose rows reached its last token picks its next one.
+  size_t logits_row = 0;
+  uint64_t prompt_tokens = 0, generated = 0;
+  for (const Planned& p : planned) {
+    Sequence& s = *p.sequence;
+    const size_t first = s.kv->length();
+    s.kv->Commit(std::span(s.tokens).subspan(first, p.tokens));
+    if (p.tokens == 1 && !s.generator->result().ids.empty()) {
+      GenerateResult& r = s.generator->result();
+      r.decode_seconds += seconds;
+      ++r.decode_steps;
+    } else {
+      prompt_tokens += p.tokens;
+    }
+    if (!p.wants_logits) continue;
+    const std::span<const float> logits(&batch_logits_[logits_row++ * vocab], vocab);
+    if (s.request.on_logits) s.request.on_logits(logits);
+    TokenGenerator::Sampled sampled = s.generator->Sample(logits, s.tokens);
+    std::optional<StopReason> stop = sampled.stop;
+    if (sampled.id) {
+      s.tokens.push_back(*sampled.id);
+      ++generated;
+      if (!CallOnToken(s, *sampled.id, sampled.text)) stop = StopReason::kCallback;
+    }
+    if (!stop && s.tokens.size() >= s.context) stop = StopReason::kContextFull;
+    if (stop) Finish(s, *stop);
+  }
+  FinishRemoved();
+  UpdateStats({.steps = 1, .prompt_tokens = prompt_tokens, .generated_tokens = generated});
+  return true;
+}
+
+void Engine::UpdateStats(const EngineStats& added) {
+  std::lock_guard lock(mutex_);
+  stats_.steps += added.steps;
+  stats_.prompt_tokens += added.prompt_tokens;
+  stats_.generated_tokens += added.generated_tokens;
+  stats_.waiting = waiting_.size() + incoming_.size();
+  stats_.running = running_.size();
+  stats_.kv_blocks_used = kv_->referenced();
+  stats_.kv_blocks_cached = kv_->published();
+}
+
+void Engine::RunUntilIdle() {
+  while (true) {
+    const bool worked = Step();
+    std::lock_guard lock(mutex_);
+    if (!worked && incoming_.empty() && waiting_.empty() && running_.empty()) return;
+  }
+}
+
+void Engine::Loop() {
+  while (true) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] {
+        return stop_ || !incoming_.empty() || !cancelled_.empty() || !waiting_.empty() ||
+               !running_.empty();
+      });
+      if (stop_) return;
+    }
+    Step();
+  }
+}
+
+void Engine::Start() {
+  std::lock_guard lock(mutex_);
+  if (thread_.joinable()) return;
+  stop_ = false;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Engine::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+    wake_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+  // Whatever is left is cancelled, so every on_done is called once.
+  TakeIncoming();
+  for (auto& s : waiting_) Finish(*s, StopReason::kCancelled);
+  for (auto& s : running_) Finish(*s, StopReason::kCancelled);
+  FinishRemoved();
+}
+
+}  // namespace gemma
