@@ -39,9 +39,16 @@ struct Engine::Sequence {
   std::optional<TokenGenerator> generator;
   uint64_t admitted = 0;     // admission order; the newest running one is preempted first
   size_t cached_prompt = 0;  // prompt positions taken from the prefix cache
+  size_t prompt_logits_next = EngineRequest::kNoPromptLogits;  // first position still owed
   bool finished = false;
 
   size_t uncomputed() const { return tokens.size() - kv->length(); }
+  // Prompt positions [begin, end) of [first, first + count) whose logits are owed.
+  std::pair<size_t, size_t> PromptLogitRows(size_t first, size_t count) const {
+    const size_t begin = std::max(first, prompt_logits_next);
+    const size_t end = std::min(first + count, request.prompt.size());
+    return {begin, std::max(begin, end)};
+  }
 };
 
 Engine::Engine(const ModelWeights& weights, const Tokenizer* tokenizer, ThreadPool& pool,
@@ -66,7 +73,8 @@ Engine::Engine(const ModelWeights& weights, const Tokenizer* tokenizer, ThreadPo
          KVPool::BytesPerBlock(weights.config, options.block_size), " bytes)");
   }
   kv_ = std::make_unique<KVPool>(weights.config, blocks, options.block_size);
-  batch_logits_.resize(options.max_sequences * static_cast<size_t>(weights.config.vocab_size));
+  batch_logits_.resize((options.max_sequences + options.max_prompt_logit_rows) *
+                       static_cast<size_t>(weights.config.vocab_size));
   stats_.kv_blocks = blocks;
 }
 
@@ -100,6 +108,12 @@ uint64_t Engine::Submit(EngineRequest request) {
   // Validates the sampling options and stop strings now, in the caller's thread.
   s->generator.emplace(request.options, tokenizer_, c.eos_token_id);
   s->tokens = request.prompt;
+  s->prompt_logits_next = request.prompt_logits_from;
+  if (request.prompt_logits_from != EngineRequest::kNoPromptLogits &&
+      (request.prompt_logits_from >= request.prompt.size() || !request.on_prompt_logits)) {
+    Fail(ErrorCode::kInvalidArgument, "prompt logits from position ", request.prompt_logits_from,
+         " of a ", request.prompt.size(), "-token prompt (and a callback for them)");
+  }
   // A sequence never outgrows the pool: alone, it always fits (kContextFull at its end).
   s->context = std::min(context, pool_positions);
   s->request = std::move(request);
@@ -190,8 +204,10 @@ bool Engine::Admit(Sequence& s) {
   if (!s.kv) s.kv.emplace(*kv_, options_.prefix_cache);
   size_t cached = 0;
   if (options_.prefix_cache) {
-    // Its last token is always computed: its logits pick the next one.
-    cached = s.kv->AttachCachedPrefix(s.tokens, s.tokens.size() - 1);
+    // Its last token is always computed (its logits pick the next one), and so are the
+    // positions whose logits are owed.
+    cached =
+        s.kv->AttachCachedPrefix(s.tokens, std::min(s.tokens.size() - 1, s.prompt_logits_next));
   }
   if (!s.kv->Reserve(s.tokens.size() - s.kv->length())) {
     s.kv->Clear();
@@ -254,20 +270,29 @@ bool Engine::Step() {
 
   batch_tokens_.clear();
   batch_segments_.clear();
-  batch_logits_for_.assign(running_.size(), 0);
+  batch_logits_for_.clear();
   struct Planned {
     Sequence* sequence;
     size_t tokens;
-    bool wants_logits;
+    size_t prompt_logits_begin, prompt_logits_end;  // owed prompt positions in this chunk
+    bool wants_last;                                // its last row picks the next id
   };
   std::vector<Planned> planned;
   planned.reserve(running_.size());
+  size_t logit_budget = options_.max_prompt_logit_rows;
   const auto plan = [&](Sequence& s, size_t count) {
     const size_t first = s.kv->length();
+    // No more owed prompt-logit rows than the step's budget.
+    auto [begin, end] = s.PromptLogitRows(first, count);
+    if (end - begin > logit_budget) {
+      end = begin + logit_budget;
+      count = end - first;
+      if (count == 0) return;
+    }
+    logit_budget -= end - begin;
     batch_tokens_.insert(batch_tokens_.end(), s.tokens.begin() + long(first),
                          s.tokens.begin() + long(first + count));
-    const bool wants_logits = first + count == s.tokens.size();
-    planned.push_back({&s, count, wants_logits});
+    planned.push_back({&s, count, begin, end, first + count == s.tokens.size()});
     budget -= count;
   };
   for (auto& s : running_) {
@@ -277,18 +302,32 @@ bool Engine::Step() {
     if (budget == 0) break;
     if (s->uncomputed() > 1) plan(*s, std::min(budget, s->uncomputed()));
   }
-  size_t wanted = 0;
+  // Every segment's wanted rows: owed prompt positions, then (if not among them) its last.
+  std::vector<std::pair<size_t, size_t>> wanted_range;  // into batch_logits_for_
+  wanted_range.reserve(planned.size());
+  for (const Planned& p : planned) {
+    const size_t first = p.sequence->kv->length();
+    const size_t begin = batch_logits_for_.size();
+    for (size_t at = p.prompt_logits_begin; at < p.prompt_logits_end; ++at) {
+      batch_logits_for_.push_back(at - first);
+    }
+    if (p.wants_last &&
+        (batch_logits_for_.size() == begin || batch_logits_for_.back() != p.tokens - 1)) {
+      batch_logits_for_.push_back(p.tokens - 1);
+    }
+    wanted_range.emplace_back(begin, batch_logits_for_.size());
+  }
   for (size_t i = 0; i < planned.size(); ++i) {
     const Planned& p = planned[i];
-    batch_logits_for_[i] = p.tokens - 1;
-    batch_segments_.push_back({.tokens = p.tokens,
-                               .first_position = p.sequence->kv->length(),
-                               .blocks = p.sequence->kv->blocks(),
-                               .logits_for = p.wants_logits
-                                                 ? std::span<const size_t>(&batch_logits_for_[i], 1)
-                                                 : std::span<const size_t>()});
-    wanted += p.wants_logits;
+    batch_segments_.push_back(
+        {.tokens = p.tokens,
+         .first_position = p.sequence->kv->length(),
+         .blocks = p.sequence->kv->blocks(),
+         .logits_for =
+             std::span<const size_t>(batch_logits_for_)
+                 .subspan(wanted_range[i].first, wanted_range[i].second - wanted_range[i].first)});
   }
+  const size_t wanted = batch_logits_for_.size();
   const size_t vocab = static_cast<size_t>(weights_.config.vocab_size);
   const Clock::time_point start = Clock::now();
   try {
@@ -310,7 +349,8 @@ bool Engine::Step() {
   }
   const double seconds = SecondsSince(start);
 
-  // Each sequence whose rows reached its last token picks its next one.
+  // Owed prompt logits go out; each sequence whose rows reached its last token picks its
+  // next one.
   size_t logits_row = 0;
   uint64_t prompt_tokens = 0, generated = 0;
   for (const Planned& p : planned) {
@@ -324,8 +364,26 @@ bool Engine::Step() {
     } else {
       prompt_tokens += p.tokens;
     }
-    if (!p.wants_logits) continue;
-    const std::span<const float> logits(&batch_logits_[logits_row++ * vocab], vocab);
+    const auto row = [&](size_t i) {
+      return std::span<const float>(&batch_logits_[i * vocab], vocab);
+    };
+    bool failed = false;
+    for (size_t at = p.prompt_logits_begin; at < p.prompt_logits_end; ++at) {
+      try {
+        s.request.on_prompt_logits(at, row(logits_row));
+      } catch (...) {
+        failed = true;  // like a token callback that returns false
+      }
+      s.prompt_logits_next = at + 1;
+      if (!(p.wants_last && at == first + p.tokens - 1)) ++logits_row;
+    }
+    if (failed) {
+      Finish(s, StopReason::kCallback);
+      if (p.wants_last) ++logits_row;
+      continue;
+    }
+    if (!p.wants_last) continue;
+    const std::span<const float> logits = row(logits_row++);
     if (s.request.on_logits) s.request.on_logits(logits);
     TokenGenerator::Sampled sampled = s.generator->Sample(logits, s.tokens);
     std::optional<StopReason> stop = sampled.stop;

@@ -52,6 +52,9 @@ struct EngineOptions {
   bool prefix_cache = true;          // reuse computed blocks of identical prompt prefixes
   size_t max_waiting = 4096;         // Submit refuses more waiting requests (kResourceExhausted)
   std::mutex* pool_mutex = nullptr;  // held around each forward pass when the pool is shared
+  // Rows of prompt logits (EngineRequest::prompt_logits_from) per step: bounds the logits
+  // buffer at (max_sequences + max_prompt_logit_rows) x vocab floats.
+  size_t max_prompt_logit_rows = 64;
 };
 
 struct EngineResult {
@@ -73,6 +76,13 @@ struct EngineRequest {
   // The logits row [vocab] each generated id is picked from, before sampling (for log
   // probabilities); valid during the call only.
   std::function<void(std::span<const float> logits)> on_logits;
+  // Scoring a prompt (log-likelihoods; echo with log-probabilities): the logits row of every
+  // prompt position from this one on (position p's row predicts token p + 1; the last
+  // one's is also the row the first id is picked from), in order, each once. Those
+  // positions are always computed, never taken from the prefix cache. kNoPromptLogits: none.
+  static constexpr size_t kNoPromptLogits = SIZE_MAX;
+  size_t prompt_logits_from = kNoPromptLogits;
+  std::function<void(size_t position, std::span<const float> logits)> on_prompt_logits;
 };
 
 struct EngineStats {
@@ -142,8 +152,8 @@ class Engine {
   uint64_t admissions_ = 0;
   std::vector<int32_t> batch_tokens_;
   std::vector<Segment> batch_segments_;
-  std::vector<size_t> batch_logits_for_;  // one entry per segment that wants its last row
-  std::vector<float> batch_logits_;       // [max_sequences, vocab]
+  std::vector<size_t> batch_logits_for_;  // every segment's wanted rows, segment after segment
+  std::vector<float> batch_logits_;       // [max_sequences + max_prompt_logit_rows, vocab]
 
   // Shared with other threads.
   mutable std::mutex mutex_;

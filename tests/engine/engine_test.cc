@@ -19,7 +19,9 @@
 #include <vector>
 
 #include "base/error.h"
+#include "model/forward.h"
 #include "model/golden_support.h"
+#include "model/kv_cache.h"
 
 namespace gemma {
 namespace {
@@ -282,6 +284,73 @@ TEST_F(EngineTest, CancellingInPrefillOrDecodeOrWaitingFreesEveryBlock) {
   engine.RunUntilIdle();
   EXPECT_EQ(survivor.ids.size(), 4u);
   EXPECT_EQ(engine.stats().kv_blocks_used, 0u);
+}
+
+// Prompt logits (scoring): every owed position's row, once and in order, equal to a
+// row-invariant forward pass over the whole prompt, whatever the step's logit-row budget,
+// with other sequences in flight and the prompt's prefix cached by an earlier request.
+TEST_F(EngineTest, PromptLogitsAreTheRowsOfAForwardPassOverThePrompt) {
+  std::mt19937 rng(17);
+  const std::vector<int32_t> prompt = RandomPrompt(75, rng, 512);
+  const size_t vocab = weights_.config.vocab_size;
+  std::vector<float> expected(prompt.size() * vocab);
+  {
+    KVCache cache(weights_.config, prompt.size());
+    ForwardWorkspace ws(weights_.config, prompt.size());
+    std::vector<size_t> all(prompt.size());
+    for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+    Forward(weights_,
+            {.tokens = prompt,
+             .logits_for = all,
+             .logits = expected,
+             .arithmetic = RowArithmetic::kRowInvariant},
+            cache, ws, pool_);
+  }
+  for (size_t budget : {size_t{1}, size_t{5}, size_t{64}}) {
+    Engine engine(weights_, nullptr, pool_,
+                  {.max_sequences = 3, .step_tokens = 32, .max_prompt_logit_rows = budget});
+    Outcome warm, other;
+    SubmitRecorded(engine, prompt, Greedy(2), warm);  // caches the prompt's blocks
+    engine.RunUntilIdle();
+    std::vector<size_t> positions;
+    std::vector<float> got;
+    Outcome scored;
+    const size_t from = 20;
+    engine.Submit({.prompt = prompt,
+                   .options = Greedy(2),
+                   .on_token =
+                       [&](int32_t id, std::string_view) {
+                         if (id != kNoToken) scored.ids.push_back(id);
+                         return true;
+                       },
+                   .on_done =
+                       [&](const EngineResult& r) {
+                         scored.result = r;
+                         scored.done = true;
+                       },
+                   .prompt_logits_from = from,
+                   .on_prompt_logits =
+                       [&](size_t position, std::span<const float> row) {
+                         positions.push_back(position);
+                         got.insert(got.end(), row.begin(), row.end());
+                       }});
+    SubmitRecorded(engine, RandomPrompt(50, rng, 512), Greedy(5), other);
+    engine.RunUntilIdle();
+    ASSERT_TRUE(scored.done);
+    std::vector<size_t> want_positions;
+    for (size_t p = from; p < prompt.size(); ++p) want_positions.push_back(p);
+    EXPECT_EQ(positions, want_positions) << "budget " << budget;
+    EXPECT_TRUE(std::equal(got.begin(), got.end(), expected.begin() + long(from * vocab)))
+        << "budget " << budget;
+    EXPECT_EQ(scored.ids, warm.ids) << "the same ids as without prompt logits";
+    EXPECT_EQ(scored.result.cached_prompt_tokens, from) << "the positions before `from` reused";
+  }
+  Engine engine(weights_, nullptr, pool_);
+  EXPECT_THROW(engine.Submit({.prompt = prompt, .prompt_logits_from = 3}), Error);  // no callback
+  EXPECT_THROW(engine.Submit({.prompt = prompt,
+                              .prompt_logits_from = prompt.size(),
+                              .on_prompt_logits = [](size_t, std::span<const float>) {}}),
+               Error);
 }
 
 TEST_F(EngineTest, CallbacksCanStopAndBadRequestsAreRefusedAtSubmit) {
