@@ -43,6 +43,7 @@ struct ModelInfo {
 };
 
 class Session;
+class Engine;
 
 // Weights stay where they lie in the mapped files (no float32 copy of a bf16 model).
 // A Model may be shared by several Sessions; it must outlive them.
@@ -62,6 +63,7 @@ class Model {
 
  private:
   friend class Session;
+  friend class Engine;
   struct Impl;
   explicit Model(std::shared_ptr<Impl> impl);
   std::shared_ptr<Impl> impl_;

@@ -7,6 +7,8 @@
 #include <mutex>
 #include <thread>
 
+#include "api/conversions.h"
+#include "api/model_impl.h"
 #include "base/error.h"
 #include "engine/chat.h"
 #include "engine/generate.h"
@@ -18,13 +20,6 @@
 #include "tokenizer/tokenizer.h"
 
 namespace gemma_rt {
-
-struct Model::Impl {
-  gemma::ModelWeights weights;
-  std::unique_ptr<gemma::Tokenizer> tokenizer;
-  std::unique_ptr<gemma::ThreadPool> pool;
-  std::mutex mutex;  // the pool runs one job at a time
-};
 
 Model::Model(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::Model(Model&&) noexcept = default;
@@ -131,21 +126,7 @@ void Session::PrefillText(std::string_view text) {
 }
 
 GenerateResult Session::Generate(const GenerateOptions& options, const TokenCallback& callback) {
-  static_assert(static_cast<int>(StopReason::kCancelled) ==
-                static_cast<int>(gemma::StopReason::kCancelled));
-  const SamplingOptions& s = options.sampling;
-  // Field by field: GCC 12 warns (falsely) about a nested designated initializer here.
-  gemma::GenerateOptions internal;
-  internal.max_tokens = options.max_tokens;
-  internal.sampling.temperature = s.temperature;
-  internal.sampling.top_k = s.top_k;
-  internal.sampling.top_p = s.top_p;
-  internal.sampling.min_p = s.min_p;
-  internal.sampling.repeat_penalty = s.repeat_penalty;
-  internal.sampling.seed = s.seed;
-  internal.sampling.logit_bias = s.logit_bias;
-  internal.stop_at_end_of_turn = options.chat;
-  internal.stop_strings = options.stop_strings;
+  const gemma::GenerateOptions internal = ToInternal(options);
   BusyGuard busy(impl_->busy);
   const gemma::GenerateResult r =
       gemma::Generate(impl_->session, impl_->model->tokenizer.get(), internal, callback);
@@ -153,7 +134,7 @@ GenerateResult Session::Generate(const GenerateOptions& options, const TokenCall
           .text = r.text,
           .stop_reason = static_cast<StopReason>(r.stop_reason),
           .first_token_seconds = r.first_token_seconds,
-          .decode_tokens_per_second = r.decode_seconds > 0 ? r.decode_steps / r.decode_seconds : 0};
+          .decode_tokens_per_second = TokensPerSecond(r)};
 }
 
 GenerateResult Session::ChatTurn(std::string_view user_text, GenerateOptions options,

@@ -167,6 +167,11 @@ void Engine::Finish(Sequence& s, StopReason reason, std::string error) {
   const std::string tail = s.generator->Finish(reason);
   if (!tail.empty() && error.empty()) CallOnToken(s, kNoToken, tail);
   if (s.kv) s.kv->Clear();
+  {
+    // Whoever learns of the end from on_done sees the blocks back in the figures.
+    std::lock_guard lock(mutex_);
+    stats_.kv_blocks_used = kv_->referenced();
+  }
   if (s.request.on_done) {
     try {
       s.request.on_done({.generation = s.generator->result(),
