@@ -9,6 +9,7 @@
 #include "apps/gemma-rt/command.h"
 #include "base/error.h"
 #include "engine/benchmark.h"
+#include "kernels/cpu_features.h"
 #include "model/model_loader.h"
 #include "model/random_model.h"
 
@@ -84,12 +85,18 @@ int RunBench(const BenchOptions& o) {
         {"load_s", load_s},
         {"peak_rss_bytes", r.peak_rss_bytes},
         {"quantized_decode", o.exact_quant ? "float32" : "int8"},
+        {"cpu", {{"model", Cpu().model}, {"features", CpuFeatureNames(Cpu().features)}}},
+        {"kernels", nlohmann::json::object()},
     };
+    // Which instruction set each kernel family used, so every figure says where it ran.
+    for (const auto& [kernel, isa] : KernelChoices()) out["kernels"][kernel] = isa;
     std::printf("%s\n", out.dump().c_str());
     return 0;
   }
   std::printf("model: %s, %.2f GB of weights, %d threads, %d repetitions after a warm-up\n",
               source.c_str(), weight_gb, threads, o.repetitions);
+  std::printf("cpu: %s (%s); kernels: %s\n", Cpu().model.c_str(),
+              CpuFeatureNames(Cpu().features).c_str(), KernelIsaSummary().c_str());
   std::printf("load (%s): %.3f s\n", o.random.empty() ? "mmap" : "generate in memory", load_s);
   if (o.prompt_tokens > 0) {
     std::printf("pp%-5zu %8.2f ± %.2f tok/s   time to first token %.3f s\n", o.prompt_tokens,

@@ -5,6 +5,7 @@
 
 #include <sys/wait.h>
 #include "cli/cli_runner.h"
+#include "kernels/cpu_features.h"
 
 #include <array>
 #include <cstdio>
@@ -67,6 +68,22 @@ TEST(CliBench, ReportsTheQuantizedDecodeArithmetic) {
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_EQ(nlohmann::json::parse(r.output)["quantized_decode"], exact ? "float32" : "int8");
   }
+}
+
+// Every figure says where it was measured: the CPU model and flags, and the instruction set
+// each kernel family chose (the same as the library reports in this process).
+TEST(CliBench, ReportsTheCpuAndTheKernelsInstructionSets) {
+  const RunResult r =
+      RunCli("bench --model " + kData + "/golden/tiny-2b-bf16 -p 4 -n 2 -r 1 --json", false);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["cpu"]["model"], gemma::Cpu().model);
+  EXPECT_EQ(j["cpu"]["features"], gemma::CpuFeatureNames(gemma::Cpu().features));
+  for (const auto& [kernel, isa] : gemma::KernelChoices()) {
+    EXPECT_EQ(j["kernels"][kernel], isa) << kernel;
+  }
+  EXPECT_TRUE(j["kernels"].contains("highway"));
+  EXPECT_TRUE(j["kernels"].contains("bf16"));
 }
 
 TEST(CliBench, BadRequestsFailCleanly) {
