@@ -201,8 +201,10 @@ void BlockedMatMul(const WeightMatrix& w, PackedActivations& x, bool share_tiles
   if (UsesRoundedBf16(w)) {
     const Bf16Rows& xb = x.RoundedBf16(pool);
     if (CpuFeatureEnabled(kCpuAvx512Bf16)) {
+      // The pair tiles are packed once over the pool, shared or not (they are small).
+      const uint32_t* pair_tiles = x.Bf16PairTiles(pool);
       pool.ParallelForRef(w.rows, kRowAlign, [&](size_t begin, size_t end, int) {
-        x86::Bf16MatMulRowsAvx512(w, xb, y, begin, end, add_to_y);
+        x86::Bf16MatMulRowsAvx512(w, xb, pair_tiles, y, begin, end, add_to_y);
       });
       return;
     }

@@ -4,6 +4,7 @@
 
 #include "base/error.h"
 #include "kernels/packed_tiles.h"
+#include "kernels/x86/bf16_avx512.h"
 
 namespace gemma {
 
@@ -14,6 +15,7 @@ void PackedActivations::Reset(const float* x, size_t tokens, size_t cols) {
   tiles_of_ = Tiles::kNone;
   int8_ = Int8State::kNotYet;
   bf16_ready_ = false;
+  bf16_pairs_ready_ = false;
 }
 
 const float* PackedActivations::FloatTiles(ThreadPool& pool) {
@@ -63,6 +65,24 @@ const quant::Int8Rows* PackedActivations::Int8Rows(ThreadPool& pool) {
     int8_ = finite ? Int8State::kReady : Int8State::kNotFinite;
   }
   return int8_ == Int8State::kReady ? &int8_rows_ : nullptr;
+}
+
+const uint32_t* PackedActivations::Bf16PairTiles(ThreadPool& pool) {
+  if (bf16_pairs_ready_) return bf16_pairs_.get();
+  const Bf16Rows& rows = RoundedBf16(pool);
+  const size_t needed = x86::Bf16TileWords(tokens_, cols_);
+  if (needed > bf16_pairs_capacity_) {
+    bf16_pairs_ = hwy::AllocateAligned<uint32_t>(needed);
+    if (!bf16_pairs_)
+      Fail(ErrorCode::kInternal, "PackedActivations: cannot allocate ", needed, " words");
+    bf16_pairs_capacity_ = needed;
+  }
+  uint32_t* tiles = bf16_pairs_.get();
+  pool.ParallelForRef(x86::Bf16TileUnits(tokens_, cols_), 1, [&](size_t first, size_t last, int) {
+    x86::PackBf16Tiles(rows, first, last, tiles);
+  });
+  bf16_pairs_ready_ = true;
+  return tiles;
 }
 
 }  // namespace gemma

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "hwy/aligned_allocator.h"
 #include "kernels/bf16_activations.h"
@@ -33,6 +34,8 @@ class PackedActivations {
   const Bf16Rows& RoundedBf16(ThreadPool& pool);
   // Those rounded values in the register tiles of the blocked float32 product.
   const float* RoundedBf16Tiles(ThreadPool& pool);
+  // Those rounded values in the tiles of the AVX-512 BF16 kernel (x86::PackBf16Tiles).
+  const uint32_t* Bf16PairTiles(ThreadPool& pool);
 
  private:
   const float* x_ = nullptr;
@@ -42,6 +45,9 @@ class PackedActivations {
   enum class Tiles { kNone, kOfX, kOfRoundedBf16 } tiles_of_ = Tiles::kNone;
   enum class Int8State { kNotYet, kReady, kNotFinite } int8_ = Int8State::kNotYet;
   bool bf16_ready_ = false;
+  bool bf16_pairs_ready_ = false;
+  hwy::AlignedFreeUniquePtr<uint32_t[]> bf16_pairs_;
+  size_t bf16_pairs_capacity_ = 0;
   hwy::AlignedFreeUniquePtr<float[]> tiles_;
   size_t tiles_capacity_ = 0;
   quant::Int8Rows int8_rows_;

@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -129,6 +130,30 @@ void ExpectNanPropagates() {
         EXPECT_FALSE(std::isnan(y[r])) << "row " << r << " of a finite token";
       }
     }
+  }
+}
+
+TEST(Bf16Rounding, RowsRoundAsF32ToBF16) {
+  // Ties (both parities), values just off a tie, NaNs with payloads, infinities, the largest
+  // finite values (rounding up to infinity), subnormals, zeros, and random values.
+  std::vector<float> x;
+  for (uint32_t bits : {0x3f808000u, 0x3f818000u, 0x3f808001u, 0x3f807fffu, 0x7fc00000u,
+                        0x7f800001u, 0xffa00000u, 0x7f800000u, 0xff800000u, 0x7f7fffffu,
+                        0x7f7f8000u, 0x00000001u, 0x00018000u, 0x80000000u, 0x00000000u}) {
+    float f;
+    std::memcpy(&f, &bits, sizeof(f));
+    x.push_back(f);
+  }
+  std::mt19937 rng(9);
+  for (float f : RandomFloats(1000, rng, -1e3f, 1e3f)) x.push_back(f);
+  Bf16Rows rows;
+  PrepareBf16Rows(1, x.size(), rows);
+  RoundRowsToBf16(x.data(), 0, 1, rows);
+  for (size_t i = 0; i < x.size(); ++i) {
+    ASSERT_EQ(rows.bits[i], F32ToBF16(x[i])) << "value " << i << " = " << x[i];
+    uint32_t widened;
+    std::memcpy(&widened, &rows.values[i], sizeof(widened));
+    ASSERT_EQ(widened, uint32_t{rows.bits[i]} << 16) << "value " << i;
   }
 }
 

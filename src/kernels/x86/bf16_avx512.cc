@@ -6,7 +6,8 @@
 // reaches them) with bf16 pairs instead of floats:
 //   weight strip: [kc / 2 pairs][32 rows] uint32, each lane the row's two bf16 values of the
 //     pair (16 KiB at kc = 256, in L1);
-//   activation tile: [kc / 2 pairs][14 tokens] uint32, the same pairs of each token.
+//   activation tile: [kc / 2 pairs][14 tokens] uint32, the same pairs of each token, packed
+//     once per x for every product that reads it (PackBf16Tiles, PackedActivations).
 // The micro-kernel holds a 14-token x 32-row tile of y in 28 zmm accumulators (the float32
 // kernel's 6 x 32 would leave 18 of the 32 registers idle): per pair, two weight loads and,
 // for each token, one broadcast and two vdpbf16ps, 28 instructions of 32 multiply-adds.
@@ -107,9 +108,10 @@ inline void MatVecGroup(const uint16_t* const* w, const uint16_t* x, size_t cols
 // Prefill.
 
 // Transposes 16 rows of 16 uint32 (r[i] = pairs k0 .. k0 + 15 of row i) and stores pair j's
-// 16 rows at out + j * kNR: 32- and 64-bit unpacks within 128-bit lanes, then two rounds of
-// 128-bit lane shuffles.
-inline void StoreTransposed16x16(const __m512i* r, uint32_t* out) {
+// rows at out + j * stride, the lanes of `mask` only: 32- and 64-bit unpacks within 128-bit
+// lanes, then two rounds of 128-bit lane shuffles.
+inline void StoreTransposed16x16(const __m512i* r, uint32_t* out, size_t stride,
+                                 __mmask16 mask = 0xffff) {
   __m512i t[16], u[16];
   for (int i = 0; i < 16; i += 2) {
     t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
@@ -122,15 +124,18 @@ inline void StoreTransposed16x16(const __m512i* r, uint32_t* out) {
     u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
     u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
   }
+  const auto store = [&](size_t j, __m512i v) {
+    _mm512_mask_storeu_epi32(out + j * stride, mask, v);
+  };
   for (int c = 0; c < 4; ++c) {
     const __m512i v = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x88);  // lanes 0, 2
     const __m512i w = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xdd);  // lanes 1, 3
     const __m512i v2 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x88);
     const __m512i w2 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xdd);
-    _mm512_store_si512(out + (0 + c) * kNR, _mm512_shuffle_i32x4(v, v2, 0x88));
-    _mm512_store_si512(out + (8 + c) * kNR, _mm512_shuffle_i32x4(v, v2, 0xdd));
-    _mm512_store_si512(out + (4 + c) * kNR, _mm512_shuffle_i32x4(w, w2, 0x88));
-    _mm512_store_si512(out + (12 + c) * kNR, _mm512_shuffle_i32x4(w, w2, 0xdd));
+    store(0 + c, _mm512_shuffle_i32x4(v, v2, 0x88));
+    store(8 + c, _mm512_shuffle_i32x4(v, v2, 0xdd));
+    store(4 + c, _mm512_shuffle_i32x4(w, w2, 0x88));
+    store(12 + c, _mm512_shuffle_i32x4(w, w2, 0xdd));
   }
 }
 
@@ -151,7 +156,7 @@ void PackStrip(const WeightMatrix& w, size_t first_row, size_t valid, size_t pc,
       for (size_t r0 = 0; r0 < kNR; r0 += 16) {
         __m512i rows[16];
         for (size_t i = 0; i < 16; ++i) rows[i] = _mm512_loadu_si512(row(r0 + i) + 2 * k_done);
-        StoreTransposed16x16(rows, strip + k_done * kNR + r0);
+        StoreTransposed16x16(rows, strip + k_done * kNR + r0, kNR);
       }
     }
   }
@@ -166,17 +171,29 @@ void PackStrip(const WeightMatrix& w, size_t first_row, size_t valid, size_t pc,
 }
 
 // Packs tokens [t0, t0 + valid) (zeros past them up to kMR), columns [pc, pc + kc):
-// tile[k * kMR + i] = pair k of token t0 + i.
+// tile[k * kMR + i] = pair k of token t0 + i. 16 pairs of every token at a time through the
+// 16 x 16 transpose (two zero rows), the rest one pair at a time.
 void PackTile(const Bf16Rows& x, size_t t0, size_t valid, size_t pc, size_t kc, uint32_t* tile) {
   const size_t kp = (kc + 1) / 2;
-  for (size_t i = 0; i < kMR; ++i) {
-    if (i >= valid) {
-      for (size_t k = 0; k < kp; ++k) tile[k * kMR + i] = 0;
-      continue;
+  const auto row = [&](size_t i) { return x.bits + (t0 + i) * x.cols + pc; };
+  size_t k_done = 0;
+  for (; (k_done + 16) * 2 <= kc; k_done += 16) {
+    __m512i rows[16];
+    for (size_t i = 0; i < 16; ++i) {
+      rows[i] = i < valid ? _mm512_loadu_si512(row(i) + 2 * k_done) : _mm512_setzero_si512();
     }
-    const uint16_t* src = x.bits + (t0 + i) * x.cols + pc;
-    for (size_t k = 0; k < kp; ++k) tile[k * kMR + i] = PairAt(src, 2 * k, x.cols - pc);
+    StoreTransposed16x16(rows, tile + k_done * kMR, kMR, (1u << kMR) - 1);
   }
+  for (size_t i = 0; i < kMR; ++i) {
+    for (size_t k = k_done; k < kp; ++k) {
+      tile[k * kMR + i] = i < valid ? PairAt(row(i), 2 * k, x.cols - pc) : 0u;
+    }
+  }
+}
+
+// Where the tiles of column block pc start (tile j of it at + j * kp * kMR).
+inline size_t TileBlockOffset(size_t tokens, size_t pc) {
+  return pc / 2 * ((tokens + kMR - 1) / kMR * kMR);
 }
 
 // c[i * ldc + j] (+)= sum over kp pairs of a's token i times b's row j, i < kMR, j < kNR.
@@ -234,18 +251,35 @@ void Bf16MatVecRowsAvx512(const WeightMatrix& w, const uint16_t* x, float* y, si
   }
 }
 
-void Bf16MatMulRowsAvx512(const WeightMatrix& w, const Bf16Rows& x, float* y, size_t row_begin,
-                          size_t row_end, bool add_to_y) {
+size_t Bf16TileWords(size_t tokens, size_t cols) {
+  return (tokens + kMR - 1) / kMR * kMR * ((cols + 1) / 2);
+}
+
+size_t Bf16TileUnits(size_t tokens, size_t cols) {
+  return (cols + kKC - 1) / kKC * ((tokens + kMR - 1) / kMR);
+}
+
+void PackBf16Tiles(const Bf16Rows& x, size_t first, size_t last, uint32_t* tiles) {
+  const size_t tiles_per_block = (x.tokens + kMR - 1) / kMR;
+  for (size_t unit = first; unit < last; ++unit) {
+    const size_t pc = unit / tiles_per_block * kKC, j = unit % tiles_per_block;
+    const size_t kc = Min(kKC, x.cols - pc), kp = (kc + 1) / 2;
+    PackTile(x, j * kMR, Min(kMR, x.tokens - j * kMR), pc, kc,
+             tiles + TileBlockOffset(x.tokens, pc) + j * kp * kMR);
+  }
+}
+
+void Bf16MatMulRowsAvx512(const WeightMatrix& w, const Bf16Rows& x, const uint32_t* tiles, float* y,
+                          size_t row_begin, size_t row_end, bool add_to_y) {
   const size_t tokens = x.tokens, cols = w.cols;
   if (row_begin >= row_end || tokens == 0) return;
   const size_t tile_rows = (tokens + kMR - 1) / kMR * kMR;
   // The float32 product's scratch (matmul_blocking::ScratchFloats): its 2 MiB weight area
-  // holds the 1 MiB of bf16 strips and then the activation tiles; the block of y follows.
+  // holds the 1 MiB of bf16 strips; the block of y follows.
   float* scratch = matmul_blocking::ThreadScratch(tile_rows);
   uint32_t* packed_w = reinterpret_cast<uint32_t*>(scratch);  // [kNC / kNR][kKP][kNR]
-  uint32_t* packed_x = packed_w + kNC * kKP;                  // [kMC / kMR][kKP][kMR]
   float* c_block = scratch + kKC * kNC + kKC * matmul_blocking::kMC + matmul_blocking::kPackSlack;
-  static_assert(kNC * kKP + kMC * kKP <= kKC * kNC, "both panels fit the weight area");
+  static_assert(kNC * kKP <= kKC * kNC, "the strips fit the weight area");
 
   for (size_t jc = row_begin; jc < row_end; jc += kNC) {
     const size_t nc = Min(kNC, row_end - jc);
@@ -255,9 +289,7 @@ void Bf16MatMulRowsAvx512(const WeightMatrix& w, const Bf16Rows& x, float* y, si
       const bool accumulate = pc != 0;
       for (size_t ic = 0; ic < tokens; ic += kMC) {
         const size_t mc = Min(kMC, tokens - ic);
-        for (size_t j = 0; j * kMR < mc; ++j) {
-          PackTile(x, ic + j * kMR, Min(kMR, mc - j * kMR), pc, kc, packed_x + j * kp * kMR);
-        }
+        const uint32_t* packed_x = tiles + TileBlockOffset(tokens, pc) + ic / kMR * kp * kMR;
         for (size_t jr = 0; jr < nc; jr += kNR) {
           const size_t s = jr / kNR;
           uint32_t* strip = packed_w + s * kp * kNR;
@@ -303,7 +335,13 @@ namespace gemma::x86 {
 void Bf16MatVecRowsAvx512(const WeightMatrix&, const uint16_t*, float*, size_t, size_t) {
   Fail(ErrorCode::kInternal, "Bf16MatVecRowsAvx512 called on a CPU that is not x86-64");
 }
-void Bf16MatMulRowsAvx512(const WeightMatrix&, const Bf16Rows&, float*, size_t, size_t, bool) {
+size_t Bf16TileWords(size_t, size_t) { return 0; }
+size_t Bf16TileUnits(size_t, size_t) { return 0; }
+void PackBf16Tiles(const Bf16Rows&, size_t, size_t, uint32_t*) {
+  Fail(ErrorCode::kInternal, "PackBf16Tiles called on a CPU that is not x86-64");
+}
+void Bf16MatMulRowsAvx512(const WeightMatrix&, const Bf16Rows&, const uint32_t*, float*, size_t,
+                          size_t, bool) {
   Fail(ErrorCode::kInternal, "Bf16MatMulRowsAvx512 called on a CPU that is not x86-64");
 }
 }  // namespace gemma::x86

@@ -19,9 +19,19 @@ namespace gemma::x86 {
 void Bf16MatVecRowsAvx512(const WeightMatrix& w, const uint16_t* x, float* y, size_t row_begin,
                           size_t row_end);
 
+// The prefill kernel reads x as register tiles packed once for every product with the same
+// x (PackedActivations): per block of 256 columns, per tile of 14 tokens, [pairs][14]
+// uint32 (two bf16 values of one token each). Bf16TileWords: their size in uint32;
+// Bf16TileUnits: the (block, tile) units that PackBf16Tiles fills, [first, last) of them
+// per call, so threads can pack disjoint ranges at once.
+size_t Bf16TileWords(size_t tokens, size_t cols);
+size_t Bf16TileUnits(size_t tokens, size_t cols);
+void PackBf16Tiles(const Bf16Rows& x, size_t first, size_t last, uint32_t* tiles);
+
 // y[t * w.rows + r] (+)= sum_c W[r, c] * x[t, c] for r in [row_begin, row_end) and every
-// token of x (x.cols == w.cols). Overwrites y, or adds to it when add_to_y.
-void Bf16MatMulRowsAvx512(const WeightMatrix& w, const Bf16Rows& x, float* y, size_t row_begin,
-                          size_t row_end, bool add_to_y);
+// token of x (x.cols == w.cols), x's tiles packed by PackBf16Tiles. Overwrites y, or adds
+// to it when add_to_y.
+void Bf16MatMulRowsAvx512(const WeightMatrix& w, const Bf16Rows& x, const uint32_t* tiles, float* y,
+                          size_t row_begin, size_t row_end, bool add_to_y);
 
 }  // namespace gemma::x86
