@@ -1,6 +1,7 @@
 #include "kernels/cpu_features.h"
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -39,7 +40,13 @@ std::string BrandString() {
   std::string s(brand);
   while (!s.empty() && s.back() == ' ') s.pop_back();
   const size_t first = s.find_first_not_of(' ');
-  return first == std::string::npos ? std::string() : s.substr(first);
+  s = first == std::string::npos ? std::string() : s.substr(first);
+  // Family and model too: hypervisors often shorten the brand string ("AMD EPYC").
+  const Regs l1 = CpuId(1, 0);
+  const unsigned base_family = (l1.a >> 8) & 0xf, base_model = (l1.a >> 4) & 0xf;
+  const unsigned family = base_family == 0xf ? base_family + ((l1.a >> 20) & 0xff) : base_family;
+  const unsigned model = base_family >= 0x6 ? base_model | (((l1.a >> 16) & 0xf) << 4) : base_model;
+  return s + " (family " + std::to_string(family) + ", model " + std::to_string(model) + ")";
 }
 
 uint32_t DetectFeatures() {
@@ -109,8 +116,26 @@ CpuInfo Detect() {
   return info;
 }
 
+constexpr std::pair<CpuFeature, const char*> kFeatureNames[] = {
+    {kCpuAvx2Fma, "avx2_fma"},       {kCpuAvx512, "avx512"},    {kCpuAvx512Vnni, "avx512_vnni"},
+    {kCpuAvx512Bf16, "avx512_bf16"}, {kCpuAvxVnni, "avx_vnni"}, {kCpuNeonDot, "neon_dotprod"},
+};
+
+// GEMMA_DISABLE_CPU_FEATURES=avx512_bf16,avx512_vnni switches kernel variants off for the
+// whole process: side-by-side measurements of one binary, and a way around a suspect kernel.
+uint32_t DisabledByEnvironment() {
+  const char* env = std::getenv("GEMMA_DISABLE_CPU_FEATURES");
+  if (env == nullptr) return 0;
+  uint32_t disabled = 0;
+  const std::string list = std::string(",") + env + ",";
+  for (const auto& [bit, name] : kFeatureNames) {
+    if (list.find(std::string(",") + name + ",") != std::string::npos) disabled |= bit;
+  }
+  return disabled;
+}
+
 std::atomic<uint32_t>& EnabledMask() {
-  static std::atomic<uint32_t> mask{Cpu().features};
+  static std::atomic<uint32_t> mask{Cpu().features & ~DisabledByEnvironment()};
   return mask;
 }
 
@@ -125,19 +150,15 @@ uint32_t EnabledCpuFeatures() { return EnabledMask().load(std::memory_order_rela
 
 ScopedCpuFeatureLimit::ScopedCpuFeatureLimit(uint32_t allowed)
     : previous_(EnabledMask().load(std::memory_order_relaxed)) {
-  EnabledMask().store(Cpu().features & allowed, std::memory_order_relaxed);
+  EnabledMask().store(previous_ & allowed, std::memory_order_relaxed);
 }
 ScopedCpuFeatureLimit::~ScopedCpuFeatureLimit() {
   EnabledMask().store(previous_, std::memory_order_relaxed);
 }
 
 std::string CpuFeatureNames(uint32_t features) {
-  static constexpr std::pair<CpuFeature, const char*> kNames[] = {
-      {kCpuAvx2Fma, "avx2_fma"},       {kCpuAvx512, "avx512"},    {kCpuAvx512Vnni, "avx512_vnni"},
-      {kCpuAvx512Bf16, "avx512_bf16"}, {kCpuAvxVnni, "avx_vnni"}, {kCpuNeonDot, "neon_dotprod"},
-  };
   std::string out;
-  for (const auto& [bit, name] : kNames) {
+  for (const auto& [bit, name] : kFeatureNames) {
     if ((features & bit) == 0) continue;
     if (!out.empty()) out += ',';
     out += name;

@@ -35,8 +35,10 @@ struct CpuInfo {
 // The CPU this process runs on (detected on first use).
 const CpuInfo& Cpu();
 
-// The features the kernels may use now: those detected, minus any a test or benchmark
-// has switched off (ScopedCpuFeatureLimit). Read by the kernels at each dispatch.
+// The features the kernels may use now: those detected, minus those named in the
+// environment variable GEMMA_DISABLE_CPU_FEATURES (comma-separated CpuFeatureNames, read
+// once) and any a test or benchmark has switched off (ScopedCpuFeatureLimit). Read by the
+// kernels at each dispatch.
 uint32_t EnabledCpuFeatures();
 inline bool CpuFeatureEnabled(CpuFeature f) { return (EnabledCpuFeatures() & f) != 0; }
 
@@ -45,7 +47,7 @@ inline bool CpuFeatureEnabled(CpuFeature f) { return (EnabledCpuFeatures() & f) 
 // with kernels running in other threads.
 class ScopedCpuFeatureLimit {
  public:
-  explicit ScopedCpuFeatureLimit(uint32_t allowed);
+  explicit ScopedCpuFeatureLimit(uint32_t allowed);  // allowed & the enabled features
   ~ScopedCpuFeatureLimit();
   ScopedCpuFeatureLimit(const ScopedCpuFeatureLimit&) = delete;
   ScopedCpuFeatureLimit& operator=(const ScopedCpuFeatureLimit&) = delete;

@@ -4,6 +4,7 @@
 // simd_targets.h first: HWY_TARGETS must be the set the kernels were compiled for.
 #include "hwy/targets.h"
 #include "kernels/cpu_features.h"
+#include "kernels/quant/quant_matmul.h"
 
 namespace gemma {
 
@@ -15,6 +16,11 @@ std::vector<std::pair<std::string, std::string>> KernelChoices() {
       {"highway", best != 0 ? hwy::TargetName(best) : "none"},
       // Products of bf16 weights with rounded activations (QuantDot::kInt8).
       {"bf16", CpuFeatureEnabled(kCpuAvx512Bf16) ? "avx512_bf16" : "highway_f32"},
+      // Decode with int8 activations (QuantDot::kInt8); "float32" where there is no
+      // integer kernel (the float32-activation kernels then run).
+      {"int8_matvec", CpuFeatureEnabled(kCpuAvx512Vnni) ? "avx512_vnni"
+                      : HasInt8MatVec(DType::kQ4_0)     ? "avx2"
+                                                        : "float32"},
   };
   return out;
 }

@@ -6,12 +6,16 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <random>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "base/error.h"
 #include "kernel_test_util.h"
+#include "kernels/cpu_features.h"
 #include "kernels/quant/blocks.h"
 #include "kernels/quant/int8_activations.h"
 #include "kernels/quant/quant_matmul.h"
@@ -21,7 +25,11 @@
 namespace gemma::test {
 namespace {
 
+// The types with integer decode kernels on AVX2 (kernels/quant/quant_matvec.cc), and those
+// the AVX-512 VNNI kernels add (kernels/x86/int8_matvec_avx512.cc).
 constexpr DType kInt8Types[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K};
+constexpr DType kVnniTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0,
+                                DType::kQ5_1, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
 // Activations of uneven magnitude: some blocks tiny, some zero, some large, as after RMSNorm
 // and GELU.
@@ -133,20 +141,21 @@ TEST(QuantInt8Blocks, UnpackScalesMinsEqualsOneAtATime) {
   }
 }
 
-TEST_P(QuantInt8Test, KernelsMatchReferenceAndExactWithinTheRoundingBound) {
+// Every type of `types` that has an integer kernel now, against the reference and the exact
+// product; `label` names the variant.
+void CheckKernels(std::span<const DType> types, const std::string& label) {
   std::mt19937 rng(84);
-  for (DType dtype : kInt8Types) {
-    if (!HasInt8MatVec(dtype)) {
-      // Only the x86 AVX2 / AVX-512 targets have integer kernels; the others keep float32.
-      EXPECT_NE(hwy::TargetName(GetParam()), std::string("AVX2"));
-      continue;
-    }
+  for (DType dtype : types) {
+    if (!HasInt8MatVec(dtype)) continue;
+    std::printf("[  VARIANT ] int8 decode %s: %s\n", std::string(DTypeName(dtype)).c_str(),
+                label.c_str());
     const size_t block = Traits(dtype).block_elements;
     for (size_t rows : {1, 2, 3, 4, 5, 7, 38}) {
-      for (size_t blocks : {1, 3, 8}) {
+      for (size_t blocks : {1, 3, 8, 65}) {
+        if (blocks == 65 && block == 256) continue;
         const size_t cols = blocks * block;
         SCOPED_TRACE(::testing::Message()
-                     << DTypeName(dtype) << " rows " << rows << " cols " << cols);
+                     << DTypeName(dtype) << " rows " << rows << " cols " << cols << " " << label);
         const OwnedWeights w = QuantizedWeights(dtype, rows, cols, rng);
         const std::vector<float> x = UnevenActivations(cols, rng);
         quant::Int8Activations a;
@@ -168,20 +177,20 @@ TEST_P(QuantInt8Test, KernelsMatchReferenceAndExactWithinTheRoundingBound) {
             half_steps += std::fabs(double(row[c])) * a.d[c / 32] * 0.5;
           }
           const double rounding = 4 * Gamma(cols + 16) * abs_terms + 1e-30;
-          EXPECT_NEAR(fast[r], ref[r], rounding) << "row " << r;
-          EXPECT_NEAR(fast[r], exact, half_steps + rounding) << "row " << r;
+          ASSERT_NEAR(fast[r], ref[r], rounding) << "row " << r;
+          ASSERT_NEAR(fast[r], exact, half_steps + rounding) << "row " << r;
         }
       }
     }
   }
 }
 
-TEST_P(QuantInt8Test, RowRangesGiveIdenticalRows) {
+void CheckRowRanges(std::span<const DType> types) {
   std::mt19937 rng(85);
-  for (DType dtype : kInt8Types) {
+  for (DType dtype : types) {
     if (!HasInt8MatVec(dtype)) continue;
     SCOPED_TRACE(DTypeName(dtype));
-    const size_t rows = 23, cols = 2 * Traits(dtype).block_elements;
+    const size_t rows = 23, cols = 3 * Traits(dtype).block_elements;
     const OwnedWeights w = QuantizedWeights(dtype, rows, cols, rng);
     const std::vector<float> x = UnevenActivations(cols, rng);
     quant::Int8Activations a;
@@ -201,6 +210,31 @@ TEST_P(QuantInt8Test, RowRangesGiveIdenticalRows) {
       }
     }
   }
+}
+
+// The portable kernels (Highway targets; the AVX2 integer kernels on x86), with the
+// per-instruction-set kernels switched off.
+TEST_P(QuantInt8Test, KernelsMatchReferenceAndExactWithinTheRoundingBound) {
+  ScopedCpuFeatureLimit portable(0);
+  for (DType dtype : kInt8Types) {
+    // Only the x86 AVX2 / AVX-512 targets have integer kernels; the others keep float32.
+    if (!HasInt8MatVec(dtype)) EXPECT_NE(hwy::TargetName(GetParam()), std::string("AVX2"));
+  }
+  CheckKernels(kVnniTypes, hwy::TargetName(GetParam()));
+}
+
+TEST_P(QuantInt8Test, RowRangesGiveIdenticalRows) {
+  ScopedCpuFeatureLimit portable(0);
+  CheckRowRanges(kVnniTypes);
+}
+
+TEST(QuantInt8Vnni512Test, KernelsMatchReferenceAndExactWithinTheRoundingBound) {
+  if (!Cpu().avx512_vnni) {
+    GTEST_SKIP() << "not tested: this CPU (" << Cpu().model << ") has no AVX-512 VNNI";
+  }
+  for (DType dtype : kVnniTypes) EXPECT_TRUE(HasInt8MatVec(dtype)) << DTypeName(dtype);
+  CheckKernels(kVnniTypes, "avx512_vnni");
+  CheckRowRanges(kVnniTypes);
 }
 
 }  // namespace

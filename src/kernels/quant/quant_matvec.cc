@@ -604,8 +604,10 @@ HWY_AFTER_NAMESPACE();
 #include <vector>
 
 #include "base/error.h"
+#include "kernels/cpu_features.h"
 #include "kernels/quant/quant_matmul.h"
 #include "kernels/quant/quant_matmul_reference.h"
+#include "kernels/x86/int8_matvec_avx512.h"
 
 namespace gemma {
 
@@ -694,13 +696,20 @@ void QuantMatVecRows(const WeightMatrix& w, const float* x, float* y, size_t row
   fn(w.data, w.row_bytes, w.cols, act, y, row_begin, row_end);
 }
 
-bool HasInt8MatVec(DType dtype) { return Int8MatVecFn(dtype) != nullptr; }
+// The AVX-512 VNNI kernels (kernels/x86/int8_matvec_avx512.h) where the CPU has them and
+// the tests have not switched them off.
+bool UsesVnni512(DType dtype) {
+  return CpuFeatureEnabled(kCpuAvx512Vnni) && x86::HasInt8MatVecAvx512Vnni(dtype);
+}
+
+bool HasInt8MatVec(DType dtype) { return UsesVnni512(dtype) || Int8MatVecFn(dtype) != nullptr; }
 
 void QuantMatVecRowsInt8(const WeightMatrix& w, const quant::Int8Activations& x, float* y,
                          size_t row_begin, size_t row_end) {
   if (row_begin >= row_end) return;
+  const bool vnni = UsesVnni512(w.dtype);
   const Int8Fn fn = Int8MatVecFn(w.dtype);
-  if (fn == nullptr) {
+  if (!vnni && fn == nullptr) {
     Fail(ErrorCode::kInternal, "QuantMatVecRowsInt8: no integer kernel for ", DTypeName(w.dtype),
          " on this CPU");
   }
@@ -708,7 +717,11 @@ void QuantMatVecRowsInt8(const WeightMatrix& w, const quant::Int8Activations& x,
     Fail(ErrorCode::kInternal, "QuantMatVecRowsInt8: ", x.cols, " activations for ", w.cols,
          " columns");
   }
-  fn(w.data, w.row_bytes, w.cols, x, y, row_begin, row_end);
+  if (vnni) {
+    x86::Int8MatVecRowsAvx512Vnni(w, x, y, row_begin, row_end);
+  } else {
+    fn(w.data, w.row_bytes, w.cols, x, y, row_begin, row_end);
+  }
 }
 
 }  // namespace gemma
