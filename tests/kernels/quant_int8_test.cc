@@ -218,7 +218,9 @@ TEST_P(QuantInt8Test, KernelsMatchReferenceAndExactWithinTheRoundingBound) {
   ScopedCpuFeatureLimit portable(0);
   for (DType dtype : kInt8Types) {
     // Only the x86 AVX2 / AVX-512 targets have integer kernels; the others keep float32.
-    if (!HasInt8MatVec(dtype)) EXPECT_NE(hwy::TargetName(GetParam()), std::string("AVX2"));
+    if (!HasInt8MatVec(dtype)) {
+      EXPECT_NE(hwy::TargetName(GetParam()), std::string("AVX2"));
+    }
   }
   CheckKernels(kVnniTypes, hwy::TargetName(GetParam()));
 }
