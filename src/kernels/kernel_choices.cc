@@ -4,6 +4,7 @@
 // simd_targets.h first: HWY_TARGETS must be the set the kernels were compiled for.
 #include "hwy/targets.h"
 #include "kernels/cpu_features.h"
+#include "kernels/quant/int8_matmul.h"
 #include "kernels/quant/quant_matmul.h"
 
 namespace gemma {
@@ -20,6 +21,10 @@ std::vector<std::pair<std::string, std::string>> KernelChoices() {
       // integer kernel (the float32-activation kernels then run).
       {"int8_matvec", CpuFeatureEnabled(kCpuAvx512Vnni) ? "avx512_vnni"
                       : HasInt8MatVec(DType::kQ4_0)     ? "avx2"
+                                                        : "float32"},
+      // Prefill with int8 activations: every quantized type on VNNI, Q4_0 on AVX2.
+      {"int8_matmul", CpuFeatureEnabled(kCpuAvx512Vnni) ? "avx512_vnni"
+                      : HasInt8MatMul(DType::kQ4_0)     ? "avx2_q4_0"
                                                         : "float32"},
   };
   return out;

@@ -7,12 +7,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "base/error.h"
 #include "kernel_test_util.h"
+#include "kernels/cpu_features.h"
 #include "kernels/matmul.h"
 #include "kernels/quant/int8_activations.h"
 #include "kernels/quant/int8_matmul.h"
@@ -83,22 +86,30 @@ TEST_P(Int8MatMulTest, RoundedRowsEqualDecodeRounding) {
   EXPECT_THROW(quant::PrepareInt8Rows(2, 33, rows), Error);
 }
 
-TEST_P(Int8MatMulTest, KernelMatchesReference) {
-  if (!HasInt8MatMul(DType::kQ4_0)) {
-    // Only the x86 AVX2 / AVX-512 targets have the integer prefill kernel.
-    EXPECT_NE(hwy::TargetName(GetParam()), std::string("AVX2"));
-    GTEST_SKIP() << "no integer prefill kernel on " << hwy::TargetName(GetParam());
-  }
+// Int8MatMulRows for `dtype` against the reference on awkward sizes: tokens one tile, a
+// partial tile, a partial 120-token block; rows a partial strip, several strips, past one
+// 2048-row block; cols one block, a partial 256-column block (32-value types), or one and
+// several super-blocks (K types).
+void CheckKernel(DType dtype, const std::string& label) {
   std::mt19937 rng(92);
+  std::printf("[  VARIANT ] int8 prefill %s: %s\n", std::string(DTypeName(dtype)).c_str(),
+              label.c_str());
   struct Shape {
     size_t rows, cols, tokens;
   };
-  // Tokens: one tile, a partial tile, a partial 120-token block; rows: a partial strip,
-  // several strips, past one 2048-row block; cols: one block, a partial 256-column block.
-  for (const Shape s : {Shape{1, 32, 1}, Shape{5, 64, 7}, Shape{16, 256, 6}, Shape{37, 288, 13},
-                        Shape{64, 544, 121}, Shape{2048 + 48, 64, 9}}) {
-    SCOPED_TRACE(::testing::Message() << s.rows << "x" << s.cols << " tokens " << s.tokens);
-    const OwnedWeights w = QuantizedWeights(DType::kQ4_0, s.rows, s.cols, rng);
+  const bool k_type = Traits(dtype).block_elements == 256;
+  const std::vector<Shape> shapes =
+      k_type ? std::vector<Shape>{{1, 256, 1},
+                                  {5, 256, 7},
+                                  {33, 512, 13},
+                                  {64, 768, 121},
+                                  {2048 + 40, 256, 8}}
+             : std::vector<Shape>{{1, 32, 1},    {5, 64, 7},     {16, 256, 6},
+                                  {37, 288, 13}, {64, 544, 121}, {2048 + 48, 64, 9}};
+  for (const Shape s : shapes) {
+    SCOPED_TRACE(::testing::Message() << DTypeName(dtype) << " " << s.rows << "x" << s.cols
+                                      << " tokens " << s.tokens << " " << label);
+    const OwnedWeights w = QuantizedWeights(dtype, s.rows, s.cols, rng);
     const std::vector<float> x = UnevenRows(s.tokens, s.cols, rng);
     std::vector<float> ref;
     std::vector<double> bound;
@@ -118,6 +129,31 @@ TEST_P(Int8MatMulTest, KernelMatchesReference) {
       ASSERT_NEAR(added[i], ref[i] + 0.5, bound[i] + 1e-6 * (std::fabs(ref[i]) + 1))
           << "token " << i / s.rows << " row " << i % s.rows;
     }
+  }
+}
+
+constexpr DType kVnniTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0,
+                                DType::kQ5_1, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+
+// The portable kernel (Q4_0, AVX2 and AVX-512 Highway targets), per-ISA kernels off.
+TEST_P(Int8MatMulTest, KernelMatchesReference) {
+  ScopedCpuFeatureLimit portable(0);
+  if (!HasInt8MatMul(DType::kQ4_0)) {
+    // Only the x86 AVX2 / AVX-512 targets have the integer prefill kernel.
+    EXPECT_NE(hwy::TargetName(GetParam()), std::string("AVX2"));
+    GTEST_SKIP() << "no integer prefill kernel on " << hwy::TargetName(GetParam());
+  }
+  for (DType dtype : kVnniTypes) EXPECT_EQ(HasInt8MatMul(dtype), dtype == DType::kQ4_0);
+  CheckKernel(DType::kQ4_0, hwy::TargetName(GetParam()));
+}
+
+TEST(Int8MatMulVnni512Test, KernelMatchesReferenceForEveryType) {
+  if (!Cpu().avx512_vnni) {
+    GTEST_SKIP() << "not tested: this CPU (" << Cpu().model << ") has no AVX-512 VNNI";
+  }
+  for (DType dtype : kVnniTypes) {
+    ASSERT_TRUE(HasInt8MatMul(dtype)) << DTypeName(dtype);
+    CheckKernel(dtype, "avx512_vnni");
   }
 }
 

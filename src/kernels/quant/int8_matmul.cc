@@ -292,7 +292,9 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 #include "base/error.h"
+#include "kernels/cpu_features.h"
 #include "kernels/quant/int8_activations.h"
+#include "kernels/x86/int8_matmul_avx512.h"
 
 namespace gemma {
 
@@ -312,7 +314,8 @@ void PrepareInt8Rows(size_t tokens, size_t cols, Int8Rows& rows) {
     rows.q_storage = hwy::AllocateAligned<int8_t>(values);
     rows.d_storage = hwy::AllocateAligned<float>(blocks);
     rows.sum_storage = hwy::AllocateAligned<int32_t>(blocks);
-    if (!rows.q_storage || !rows.d_storage || !rows.sum_storage) {
+    rows.sum16_storage = hwy::AllocateAligned<int16_t>(2 * blocks);
+    if (!rows.q_storage || !rows.d_storage || !rows.sum_storage || !rows.sum16_storage) {
       Fail(ErrorCode::kInternal, "PrepareInt8Rows: cannot allocate ", values, " values");
     }
     rows.capacity = values;
@@ -322,6 +325,7 @@ void PrepareInt8Rows(size_t tokens, size_t cols, Int8Rows& rows) {
   rows.q = rows.q_storage.get();
   rows.d = rows.d_storage.get();
   rows.sum = rows.sum_storage.get();
+  rows.sum16 = rows.sum16_storage.get();
 }
 
 bool QuantizeActivationRows(const float* x, size_t t_begin, size_t t_end, Int8Rows& rows) {
@@ -335,14 +339,23 @@ bool QuantizeActivationRows(const float* x, size_t t_begin, size_t t_end, Int8Ro
     for (size_t b = 0; b < blocks; ++b) {
       rows.sum[t * blocks + b] = int32_t{row.sum16[2 * b]} + int32_t{row.sum16[2 * b + 1]};
     }
+    std::copy_n(row.sum16, 2 * blocks, rows.sum16 + t * 2 * blocks);
   }
   return true;
 }
 
 }  // namespace quant
 
+namespace {
+// The AVX-512 VNNI kernel (kernels/x86/int8_matmul_avx512.h), every block-quantized type,
+// where the CPU has it and the tests have not switched it off.
+bool UsesVnni512(DType dtype) {
+  return CpuFeatureEnabled(kCpuAvx512Vnni) && x86::HasInt8MatMulAvx512Vnni(dtype);
+}
+}  // namespace
+
 bool HasInt8MatMul(DType dtype) {
-  return dtype == DType::kQ4_0 && HWY_DYNAMIC_DISPATCH(HasKernels)();
+  return UsesVnni512(dtype) || (dtype == DType::kQ4_0 && HWY_DYNAMIC_DISPATCH(HasKernels)());
 }
 
 void Int8MatMulRows(const WeightMatrix& w, const quant::Int8Rows& x, float* y, size_t row_begin,
@@ -355,6 +368,10 @@ void Int8MatMulRows(const WeightMatrix& w, const quant::Int8Rows& x, float* y, s
     Fail(ErrorCode::kInternal, "Int8MatMulRows: ", x.cols, " activations for ", w.cols, " columns");
   }
   if (row_begin >= row_end || x.tokens == 0) return;
+  if (UsesVnni512(w.dtype)) {
+    x86::Int8MatMulRowsAvx512Vnni(w, x, y, row_begin, row_end, add_to_y);
+    return;
+  }
   HWY_DYNAMIC_DISPATCH(Int8MatMulRowsQ4_0)
   (w, x, y, row_begin, row_end, add_to_y, matmul_blocking::ThreadScratch(x.tokens));
 }

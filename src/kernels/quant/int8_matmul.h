@@ -27,14 +27,16 @@ namespace quant {
 struct Int8Rows {
   size_t tokens = 0;
   size_t cols = 0;
-  int8_t* q = nullptr;     // [tokens][cols]
-  float* d = nullptr;      // [tokens][cols / 32] block scales
-  int32_t* sum = nullptr;  // [tokens][cols / 32] sum of q over each block (weight offsets)
+  int8_t* q = nullptr;       // [tokens][cols]
+  float* d = nullptr;        // [tokens][cols / 32] block scales
+  int32_t* sum = nullptr;    // [tokens][cols / 32] sum of q over each block (weight offsets)
+  int16_t* sum16 = nullptr;  // [tokens][cols / 16] sum of q over each 16 values (Q6_K)
 
   // Owned storage; grows to the largest size seen and is then reused.
   hwy::AlignedFreeUniquePtr<int8_t[]> q_storage;
   hwy::AlignedFreeUniquePtr<float[]> d_storage;
   hwy::AlignedFreeUniquePtr<int32_t[]> sum_storage;
+  hwy::AlignedFreeUniquePtr<int16_t[]> sum16_storage;
   size_t capacity = 0;  // values
 };
 
@@ -48,7 +50,8 @@ bool QuantizeActivationRows(const float* x, size_t t_begin, size_t t_end, Int8Ro
 
 }  // namespace quant
 
-// True where this CPU has an integer prefill kernel for `dtype`: x86 with AVX2, Q4_0.
+// True where this CPU has an integer prefill kernel for `dtype`: x86 with AVX-512 VNNI, every
+// block-quantized type (kernels/x86/int8_matmul_avx512.h); x86 with AVX2, Q4_0.
 bool HasInt8MatMul(DType dtype);
 
 // y[t * w.rows + r] for r in [row_begin, row_end) and every token t of x: the sum over

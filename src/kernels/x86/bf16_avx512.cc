@@ -40,6 +40,8 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
+#include "kernels/x86/transpose_avx512-inl.h"
+
 namespace gemma::x86 {
 namespace {
 
@@ -106,38 +108,6 @@ inline void MatVecGroup(const uint16_t* const* w, const uint16_t* x, size_t cols
 
 // ---------------------------------------------------------------------------------------
 // Prefill.
-
-// Transposes 16 rows of 16 uint32 (r[i] = pairs k0 .. k0 + 15 of row i) and stores pair j's
-// rows at out + j * stride, the lanes of `mask` only: 32- and 64-bit unpacks within 128-bit
-// lanes, then two rounds of 128-bit lane shuffles.
-inline void StoreTransposed16x16(const __m512i* r, uint32_t* out, size_t stride,
-                                 __mmask16 mask = 0xffff) {
-  __m512i t[16], u[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-  }
-  // u[4g + c] holds, in lane L, rows 4g .. 4g + 3 of pair 4L + c.
-  for (int g = 0; g < 4; ++g) {
-    u[4 * g + 0] = _mm512_unpacklo_epi64(t[4 * g + 0], t[4 * g + 2]);
-    u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g + 0], t[4 * g + 2]);
-    u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
-    u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
-  }
-  const auto store = [&](size_t j, __m512i v) {
-    _mm512_mask_storeu_epi32(out + j * stride, mask, v);
-  };
-  for (int c = 0; c < 4; ++c) {
-    const __m512i v = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x88);  // lanes 0, 2
-    const __m512i w = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xdd);  // lanes 1, 3
-    const __m512i v2 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x88);
-    const __m512i w2 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xdd);
-    store(0 + c, _mm512_shuffle_i32x4(v, v2, 0x88));
-    store(8 + c, _mm512_shuffle_i32x4(v, v2, 0xdd));
-    store(4 + c, _mm512_shuffle_i32x4(w, w2, 0x88));
-    store(12 + c, _mm512_shuffle_i32x4(w, w2, 0xdd));
-  }
-}
 
 // Packs the strip of `valid` rows from first_row (zeros past them), columns
 // [pc, pc + kc): strip[k * kNR + i] = pair k of row first_row + i.
