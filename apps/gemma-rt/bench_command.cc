@@ -9,6 +9,7 @@
 #include "apps/gemma-rt/command.h"
 #include "base/error.h"
 #include "engine/benchmark.h"
+#include "engine/parallel_benchmark.h"
 #include "kernels/cpu_features.h"
 #include "model/model_loader.h"
 #include "model/random_model.h"
@@ -27,11 +28,54 @@ struct BenchOptions {
   uint64_t seed = 1;
   bool json = false;
   bool exact_quant = false;
+  size_t parallel = 0;  // 0: the single-sequence benchmark
 };
 
 ModelConfig RandomConfig(const std::string& what) {
   if (what.size() > 5 && what.substr(what.size() - 5) == ".json") return LoadConfigFile(what);
   return PresetConfig(what);
+}
+
+// bench --parallel N: N sequences decoding together through the batched engine.
+int RunParallel(const BenchOptions& o, const ModelWeights& weights, const std::string& source,
+                int threads, ThreadPool& pool) {
+  const ParallelBenchmarkResult r = RunParallelBenchmark(weights, pool,
+                                                         {.parallel = o.parallel,
+                                                          .prompt_tokens = o.prompt_tokens,
+                                                          .gen_tokens = o.gen_tokens,
+                                                          .repetitions = o.repetitions,
+                                                          .seed = o.seed});
+  if (o.json) {
+    nlohmann::json out = {
+        {"model", source},
+        {"weight_bytes", weights.WeightBytes()},
+        {"threads", threads},
+        {"parallel", o.parallel},
+        {"prompt_tokens", o.prompt_tokens},
+        {"gen_tokens", o.gen_tokens},
+        {"repetitions", o.repetitions},
+        {"prompt_tokens_per_s", r.prompt_tokens_per_s.mean},
+        {"prompt_tokens_per_s_samples", r.prompt_tokens_per_s.samples},
+        {"gen_tokens_per_s", r.gen_tokens_per_s.mean},
+        {"gen_tokens_per_s_stddev", r.gen_tokens_per_s.stddev},
+        {"gen_tokens_per_s_samples", r.gen_tokens_per_s.samples},
+        {"kv_bytes", r.kv_bytes},
+        {"peak_rss_bytes", r.peak_rss_bytes},
+        {"cpu", {{"model", Cpu().model}, {"features", CpuFeatureNames(Cpu().features)}}},
+        {"kernels", nlohmann::json::object()},
+    };
+    for (const auto& [kernel, isa] : KernelChoices()) out["kernels"][kernel] = isa;
+    std::printf("%s\n", out.dump().c_str());
+    return 0;
+  }
+  std::printf("model: %s, %d threads, %zu sequences of %zu + %zu tokens, %d repetitions\n",
+              source.c_str(), threads, o.parallel, o.prompt_tokens, o.gen_tokens, o.repetitions);
+  std::printf("prompt %8.2f tok/s (all sequences)\n", r.prompt_tokens_per_s.mean);
+  std::printf("gen    %8.2f ± %.2f tok/s (all sequences)\n", r.gen_tokens_per_s.mean,
+              r.gen_tokens_per_s.stddev);
+  std::printf("KV pool %.3f GB, peak RSS %.3f GB\n", static_cast<double>(r.kv_bytes) / 1e9,
+              static_cast<double>(r.peak_rss_bytes) / 1e9);
+  return 0;
 }
 
 int RunBench(const BenchOptions& o) {
@@ -60,6 +104,7 @@ int RunBench(const BenchOptions& o) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   ThreadPool pool(threads);
+  if (o.parallel > 0) return RunParallel(o, weights, source, threads, pool);
   const BenchmarkResult r = RunBenchmark(weights, pool,
                                          {.prompt_tokens = o.prompt_tokens,
                                           .gen_tokens = o.gen_tokens,
@@ -133,6 +178,9 @@ void AddBenchCommand(CLI::App& app, RunFunction& run) {
       ->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed of the random weights and prompt")
       ->capture_default_str();
+  cmd->add_option("--parallel", o->parallel,
+                  "N sequences decoding together through the batched engine (aggregate "
+                  "tokens/s, like llama-batched-bench -npp P -ntg N -npl N)");
   cmd->add_flag("--json", o->json, "Print one JSON object");
   AddExactQuantFlag(*cmd, o->exact_quant);
   cmd->callback([o, &run] { run = [o] { return RunBench(*o); }; });
