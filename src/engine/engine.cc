@@ -34,6 +34,10 @@ struct Engine::Sequence {
   uint64_t id = 0;
   EngineRequest request;
   std::vector<int32_t> tokens;  // prompt, then every generated id
+  // The ids as the prefix cache keys them: a generated id complemented (~id), because its
+  // keys and values come from the decode kernels and a prompt id's from the blocked kernel
+  // (RowArithmetic::kRowInvariant): a block is reused only where it holds the same numbers.
+  std::vector<int32_t> keys;
   size_t context = 0;
   std::optional<SequenceKV> kv;
   std::optional<TokenGenerator> generator;
@@ -43,6 +47,8 @@ struct Engine::Sequence {
   bool finished = false;
 
   size_t uncomputed() const { return tokens.size() - kv->length(); }
+  size_t prompt_size() const { return request.prompt.size(); }
+  bool in_prompt() const { return kv->length() < prompt_size(); }
   // Prompt positions [begin, end) of [first, first + count) whose logits are owed.
   std::pair<size_t, size_t> PromptLogitRows(size_t first, size_t count) const {
     const size_t begin = std::max(first, prompt_logits_next);
@@ -108,6 +114,7 @@ uint64_t Engine::Submit(EngineRequest request) {
   // Validates the sampling options and stop strings now, in the caller's thread.
   s->generator.emplace(request.options, tokenizer_, c.eos_token_id);
   s->tokens = request.prompt;
+  s->keys = request.prompt;
   s->prompt_logits_next = request.prompt_logits_from;
   if (request.prompt_logits_from != EngineRequest::kNoPromptLogits &&
       (request.prompt_logits_from >= request.prompt.size() || !request.on_prompt_logits)) {
@@ -257,14 +264,15 @@ bool Engine::Step() {
     return false;
   }
 
-  // Decode rows first: one more position each; when the pool has no block for it, the
-  // newest running sequence is preempted (it may be this one).
+  // Generated positions first: a decode row for each generating sequence (after a
+  // preemption, every generated token being recomputed). When the pool has no block for
+  // them, the newest running sequence is preempted (it may be this one).
   size_t budget = std::max(options_.step_tokens, options_.max_sequences);
   for (size_t i = 0; i < running_.size(); ++i) {
     Sequence& s = *running_[i];
-    if (s.uncomputed() != 1) continue;
+    if (s.in_prompt()) continue;
     bool preempted_self = false;
-    while (!s.kv->Reserve(1)) {
+    while (!s.kv->Reserve(s.uncomputed())) {
       Sequence& victim = *running_.back();
       preempted_self = &victim == &s;
       Preempt(victim);
@@ -300,12 +308,15 @@ bool Engine::Step() {
     planned.push_back({&s, count, begin, end, first + count == s.tokens.size()});
     budget -= count;
   };
+  // A segment lies on one side of its sequence's prompt/generated boundary, and the
+  // generated side comes first in the batch (model/batch.h).
   for (auto& s : running_) {
-    if (s->uncomputed() == 1) plan(*s, 1);
+    if (budget == 0) break;
+    if (!s->in_prompt() && s->uncomputed() > 0) plan(*s, std::min(budget, s->uncomputed()));
   }
   for (auto& s : running_) {
     if (budget == 0) break;
-    if (s->uncomputed() > 1) plan(*s, std::min(budget, s->uncomputed()));
+    if (s->in_prompt()) plan(*s, std::min(budget, s->prompt_size() - s->kv->length()));
   }
   // Every segment's wanted rows: owed prompt positions, then (if not among them) its last.
   std::vector<std::pair<size_t, size_t>> wanted_range;  // into batch_logits_for_
@@ -330,7 +341,8 @@ bool Engine::Step() {
          .blocks = p.sequence->kv->blocks(),
          .logits_for =
              std::span<const size_t>(batch_logits_for_)
-                 .subspan(wanted_range[i].first, wanted_range[i].second - wanted_range[i].first)});
+                 .subspan(wanted_range[i].first, wanted_range[i].second - wanted_range[i].first),
+         .generated_from = p.sequence->prompt_size()});
   }
   const size_t wanted = batch_logits_for_.size();
   const size_t vocab = static_cast<size_t>(weights_.config.vocab_size);
@@ -361,7 +373,7 @@ bool Engine::Step() {
   for (const Planned& p : planned) {
     Sequence& s = *p.sequence;
     const size_t first = s.kv->length();
-    s.kv->Commit(std::span(s.tokens).subspan(first, p.tokens));
+    s.kv->Commit(std::span(s.keys).subspan(first, p.tokens));
     if (p.tokens == 1 && !s.generator->result().ids.empty()) {
       GenerateResult& r = s.generator->result();
       r.decode_seconds += seconds;
@@ -394,6 +406,7 @@ bool Engine::Step() {
     std::optional<StopReason> stop = sampled.stop;
     if (sampled.id) {
       s.tokens.push_back(*sampled.id);
+      s.keys.push_back(~*sampled.id);
       ++generated;
       if (!CallOnToken(s, *sampled.id, sampled.text)) stop = StopReason::kCallback;
     }

@@ -10,6 +10,7 @@
 namespace gemma {
 
 class PackedActivations;  // kernels/packed_activations.h
+class DecodeActivations;  // kernels/decode_activations.h
 
 // y[r] = sum_c W[r, c] * x[c] for r in [0, w.rows). x: [w.cols], y: [w.rows].
 // Float32 accumulation in a blocked order (not the reference's sequential one).
@@ -38,6 +39,13 @@ void MatMulAdd(const WeightMatrix& w, PackedActivations& x, float* y, ThreadPool
 // row instead (faster, another summation order, and integer activations for quantized
 // weights).
 void MatMulRowInvariant(const WeightMatrix& w, PackedActivations& x, float* y, ThreadPool& pool);
+
+// The decode arithmetic for several rows at once: y[t] = W x[t] for each row of x, every
+// row bit for bit what MatVec gives it alone (the same kernels, each row's activations
+// rounded as MatVec rounds them), but each weight read from memory once for all the rows:
+// small groups of weight rows stay in cache while every row of x passes over them. The
+// batched engine's decode steps, whose rows must not depend on how many share the step.
+void MatVecBatch(const WeightMatrix& w, DecodeActivations& x, float* y, ThreadPool& pool);
 
 // Two products of the same x in one pass over the pool (e.g. the gate and up projections
 // of the feed-forward block): y0 = W0 x, y1 = W1 x. W0 and W1 must have equal cols.

@@ -107,6 +107,7 @@ HWY_AFTER_NAMESPACE();
 #include "base/error.h"
 #include "kernels/bf16_activations.h"
 #include "kernels/cpu_features.h"
+#include "kernels/decode_activations.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_checks.h"
 #include "kernels/quant/int8_activations.h"
@@ -152,8 +153,10 @@ struct PreparedX {
   // x rounded to int8, for the matrices that use it; null when none does, or when x holds a
   // NaN or an infinity: the float kernels then propagate it.
   const quant::Int8Activations* int8 = nullptr;
-  // x rounded to bf16, for bf16 matrices with QuantDot::kInt8; null when none is one.
-  const Bf16Rows* bf16 = nullptr;
+  // x rounded to bf16 (bits and as float32), for bf16 matrices with QuantDot::kInt8; null
+  // when none is one.
+  const uint16_t* bf16_bits = nullptr;
+  const float* bf16_values = nullptr;
 };
 
 PreparedX PrepareFor(const float* x, const WeightMatrix& w0, const WeightMatrix* w1 = nullptr) {
@@ -166,7 +169,8 @@ PreparedX PrepareFor(const float* x, const WeightMatrix& w0, const WeightMatrix*
     thread_local Bf16Rows rounded;
     PrepareBf16Rows(1, w0.cols, rounded);
     RoundRowsToBf16(x, 0, 1, rounded);
-    p.bf16 = &rounded;
+    p.bf16_bits = rounded.bits;
+    p.bf16_values = rounded.values;
   }
   return p;
 }
@@ -177,10 +181,10 @@ void Rows(const WeightMatrix& w, const PreparedX& x, float* y, size_t row_begin,
     QuantMatVecRowsInt8(w, *x.int8, y, row_begin, row_end);
   } else if (UsesRoundedBf16(w)) {
     if (CpuFeatureEnabled(kCpuAvx512Bf16)) {
-      x86::Bf16MatVecRowsAvx512(w, x.bf16->bits, y, row_begin, row_end);
+      x86::Bf16MatVecRowsAvx512(w, x.bf16_bits, y, row_begin, row_end);
     } else {
       HWY_DYNAMIC_DISPATCH(MatVecRowsBF16)
-      (w.data, w.row_bytes, w.cols, x.bf16->values, y, row_begin, row_end);
+      (w.data, w.row_bytes, w.cols, x.bf16_values, y, row_begin, row_end);
     }
   } else if (const RowsFn fn = PlainRowsFn(w.dtype)) {
     fn(w.data, w.row_bytes, w.cols, x.x, y, row_begin, row_end);
@@ -206,6 +210,45 @@ void MatVec(const WeightMatrix& w, const float* x, float* y, ThreadPool& pool) {
   }
   pool.ParallelForRef(w.rows, kRowAlign,
                       [&](size_t begin, size_t end, int) { Rows(w, px, y, begin, end); });
+}
+
+void MatVecBatch(const WeightMatrix& w, DecodeActivations& x, float* y, ThreadPool& pool) {
+  CheckWeightMatrix(w, "MatVecBatch");
+  if (x.cols() != w.cols) {
+    Fail(ErrorCode::kInvalidArgument, "MatVecBatch: activations of ", x.cols(), " columns for a ",
+         w.rows, " x ", w.cols, " matrix");
+  }
+  const size_t tokens = x.tokens();
+  if (tokens == 0 || w.rows == 0) return;
+  // Each row prepared as MatVec prepares a lone row, on this thread, before the workers.
+  const bool int8 = UsesInt8(w), bf16 = UsesRoundedBf16(w);
+  if (int8) x.Int8Row(0);
+  const Bf16Rows* rounded = bf16 ? &x.Bf16() : nullptr;
+  const auto prepared = [&](size_t t) {
+    PreparedX p{.x = x.x() + t * w.cols};
+    if (int8) p.int8 = x.Int8Row(t);
+    if (rounded) {
+      p.bf16_bits = rounded->bits + t * w.cols;
+      p.bf16_values = rounded->values + t * w.cols;
+    }
+    return p;
+  };
+  // Groups of weight rows small enough to stay in L1 while every x row passes over them:
+  // each weight byte comes from memory once for the whole batch. Whole groups of 4 rows, so
+  // every row goes through the kernels' 4-row path as it does in MatVec.
+  const size_t group =
+      std::max<size_t>(4, (32 * 1024 / std::max<size_t>(w.row_bytes, 1)) & ~size_t{3});
+  const auto rows = [&](size_t begin, size_t end) {
+    for (size_t g = begin; g < end; g += group) {
+      const size_t g_end = std::min(end, g + group);
+      for (size_t t = 0; t < tokens; ++t) Rows(w, prepared(t), y + t * w.rows, g, g_end);
+    }
+  };
+  if (w.rows * w.row_bytes < kMinBytesToSplit || pool.size() == 1) {
+    rows(0, w.rows);
+    return;
+  }
+  pool.ParallelForRef(w.rows, kRowAlign, [&](size_t begin, size_t end, int) { rows(begin, end); });
 }
 
 void MatVecPair(const WeightMatrix& w0, const WeightMatrix& w1, const float* x, float* y0,

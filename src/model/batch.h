@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <span>
 #include <string_view>
 
@@ -21,16 +22,26 @@ struct Segment {
   std::span<const int32_t> blocks;
   // Indices into this segment's tokens (ascending) whose logits are wanted.
   std::span<const size_t> logits_for;
+  // With RowArithmetic::kRowInvariant: positions from here on hold generated tokens, whose
+  // rows use the decode kernels (as one decode step computes a token), the others the
+  // blocked kernel. A segment lies wholly on one side, and generated-token segments come
+  // first in the batch.
+  size_t generated_from = std::numeric_limits<size_t>::max();
+
+  bool generated() const { return first_position >= generated_from; }
 };
 
-// How the products treat the rows of a batch.
+// Which rows use the decode kernels (matrix-vector products; each row computed alone, each
+// weight read once for all such rows: MatVecBatch) and which the blocked prefill kernel.
 enum class RowArithmetic {
-  // One row alone (a decode step) uses the decode kernels (matrix-vector, integer
-  // activations for quantized weights), more rows the blocked prefill kernel: the fastest
-  // for one sequence, but a row's result then depends on how many rows share the call.
+  // A lone row (a decode step) uses the decode kernels, more rows the blocked kernel: the
+  // fastest for one sequence (Session), but a row's numbers then depend on how many rows
+  // share the call.
   kLoneRowDecode,
-  // Every product uses the blocked kernel, whose result for a row does not depend on the
-  // other rows: a sequence gets the same numbers alone or in any batch (the engine).
+  // By position (Segment::generated_from): generated tokens' rows use the decode kernels,
+  // prompt rows the blocked kernel, whatever else is in the batch. Both kernels give a row
+  // the same result alone or among others, so a sequence gets the same numbers alone or in
+  // any batch (the engine).
   kRowInvariant,
 };
 

@@ -29,16 +29,28 @@ ForwardWorkspace::ForwardWorkspace(const ModelConfig& c, size_t max_rows, size_t
   if (ffn_slab == 0) Fail(ErrorCode::kInvalidArgument, "ForwardWorkspace: ffn_slab of 0 features");
 }
 
+void ProductInput::Reset(const float* x, size_t rows, size_t decode_rows, size_t cols) {
+  this->rows = rows;
+  this->decode_rows = decode_rows;
+  this->cols = cols;
+  decode.Reset(x, decode_rows, cols);
+  blocked.Reset(x + decode_rows * cols, rows - decode_rows, cols);
+}
+
 namespace {
 
-// y = W x for the rows prepared in x, by the batch's arithmetic (see RowArithmetic).
-void Project(const WeightMatrix& w, PackedActivations& x, float* y, RowArithmetic arithmetic,
-             ThreadPool& pool) {
-  if (arithmetic == RowArithmetic::kRowInvariant) {
-    MatMulRowInvariant(w, x, y, pool);
-  } else {
-    MatMul(w, x, y, pool);  // a lone row: MatVec
+// y = W x for the rows of `in` ([rows, w.rows]): the decode rows through MatVecBatch, the
+// others through the blocked kernel. Each row's result depends only on its class.
+void Project(const WeightMatrix& w, ProductInput& in, float* y, ThreadPool& pool) {
+  if (in.decode_rows > 0) MatVecBatch(w, in.decode, y, pool);
+  if (in.rows > in.decode_rows) {
+    MatMulRowInvariant(w, in.blocked, y + in.decode_rows * w.rows, pool);
   }
+}
+
+// y += W x for the blocked rows of `in` only (the column slices of a prefill's down_proj).
+void ProjectAddBlocked(const WeightMatrix& w, ProductInput& in, float* y, ThreadPool& pool) {
+  if (in.rows > in.decode_rows) MatMulAdd(w, in.blocked, y + in.decode_rows * w.rows, pool);
 }
 
 // Runs body(r) for every row r. Many rows are split across the pool: the per-row steps
@@ -101,6 +113,21 @@ void CheckBatch(const ModelWeights& weights, const Batch& batch, const KVPool& k
     wanted += segment.logits_for.size();
   }
   if (rows == 0) Fail(ErrorCode::kInvalidArgument, "Forward: no tokens");
+  if (batch.arithmetic == RowArithmetic::kRowInvariant) {
+    bool blocked_seen = false;
+    for (const Segment& segment : batch.segments) {
+      if (!segment.generated() &&
+          segment.first_position + segment.tokens > segment.generated_from) {
+        Fail(ErrorCode::kInvalidArgument,
+             "Forward: a segment spans prompt and generated positions");
+      }
+      if (segment.generated() && blocked_seen) {
+        Fail(ErrorCode::kInvalidArgument,
+             "Forward: generated-token segments must come before prompt segments");
+      }
+      blocked_seen = blocked_seen || !segment.generated();
+    }
+  }
   if (rows != batch.tokens.size()) {
     Fail(ErrorCode::kInvalidArgument, "Forward: the segments hold ", rows, " tokens, the batch ",
          batch.tokens.size());
@@ -151,12 +178,17 @@ float EmbeddingNormalizer(const ModelConfig& c) {
 // rest only for the rows whose logits are wanted: a 512-token prompt that wants its last
 // token's logits skips 1/L of the prefill work. With an observer, which sees every row,
 // every row is computed.
-void KeepOnlyWantedRows(const Batch& batch, ForwardWorkspace& ws, size_t hidden, size_t& rows) {
+void KeepOnlyWantedRows(const Batch& batch, ForwardWorkspace& ws, size_t hidden, size_t& rows,
+                        size_t& decode_rows) {
   size_t kept = 0, first_row = 0;
   for (const Segment& segment : batch.segments) {
     for (const size_t i : segment.logits_for) ws.kept_rows[kept++] = first_row + i;
     first_row += segment.tokens;
   }
+  // Decode rows come first and stay first.
+  size_t kept_decode = 0;
+  while (kept_decode < kept && ws.kept_rows[kept_decode] < decode_rows) ++kept_decode;
+  decode_rows = kept_decode;
   // kept_rows[i] >= i and ascending: moving in order never overwrites a row still to move.
   for (size_t i = 0; i < kept; ++i) {
     const size_t r = ws.kept_rows[i];
@@ -199,7 +231,7 @@ std::span<const AttentionQuery> AttentionQueries(const Batch& batch, const KVPoo
 // only the wanted rows go on (packed to the front, `rows` updated).
 void AttentionBlock(const ModelWeights& weights, size_t layer, const Batch& batch,
                     bool keep_wanted_only, KVPool& kv, ForwardWorkspace& ws, size_t& rows,
-                    ThreadPool& pool) {
+                    size_t& decode_rows, ThreadPool& pool) {
   const ModelConfig& c = weights.config;
   const LayerWeights& w = weights.layers[layer];
   const size_t hidden = c.hidden_size;
@@ -216,9 +248,9 @@ void AttentionBlock(const ModelWeights& weights, size_t layer, const Batch& batc
     RMSNorm(&ws.residual[r * hidden], w.attn_norm_scale.data(), hidden, eps,
             &ws.normed[r * hidden]);
   });
-  ws.shared_input.Reset(ws.normed.data(), rows, hidden);
-  Project(w.k, ws.shared_input, ws.k.data(), batch.arithmetic, pool);  // [rows, K]
-  Project(w.v, ws.shared_input, ws.v.data(), batch.arithmetic, pool);  // [rows, K]
+  ws.shared_input.Reset(ws.normed.data(), rows, decode_rows, hidden);
+  Project(w.k, ws.shared_input, ws.k.data(), pool);  // [rows, K]
+  Project(w.v, ws.shared_input, ws.v.data(), pool);  // [rows, K]
 
   // RoPE with the rotate-half pairing (dimension i turns with i + head_dim/2, not with
   // i + 1); Hugging Face Gemma checkpoints are stored in that order. The cache holds the
@@ -238,11 +270,11 @@ void AttentionBlock(const ModelWeights& weights, size_t layer, const Batch& batc
   });
 
   if (keep_wanted_only) {
-    KeepOnlyWantedRows(batch, ws, hidden, rows);
+    KeepOnlyWantedRows(batch, ws, hidden, rows, decode_rows);
     if (rows == 0) return;
-    ws.shared_input.Reset(ws.normed.data(), rows, hidden);  // the kept rows moved
+    ws.shared_input.Reset(ws.normed.data(), rows, decode_rows, hidden);  // the kept rows moved
   }
-  Project(w.q, ws.shared_input, ws.q.data(), batch.arithmetic, pool);  // [rows, Q]
+  Project(w.q, ws.shared_input, ws.q.data(), pool);  // [rows, Q]
   ForEachRow(rows, pool,
              [&](size_t r) { RoPE(&ws.q[r * q_dim], heads, head_dim, ws.row_position[r], theta); });
 
@@ -253,8 +285,8 @@ void AttentionBlock(const ModelWeights& weights, size_t layer, const Batch& batc
   CausalAttention(AttentionQueries(batch, kv, layer, rows, q_dim, ws),
                   {.heads = heads, .kv_heads = kv_heads, .head_dim = head_dim}, scale, pool);
 
-  ws.product_input.Reset(ws.attention.data(), rows, q_dim);
-  Project(w.o, ws.product_input, ws.projected.data(), batch.arithmetic, pool);  // [rows, H]
+  ws.product_input.Reset(ws.attention.data(), rows, decode_rows, q_dim);
+  Project(w.o, ws.product_input, ws.projected.data(), pool);  // [rows, H]
   ForEachRow(rows, pool, [&](size_t r) {
     AddInPlace(&ws.residual[r * hidden], &ws.projected[r * hidden], hidden);
   });
@@ -263,8 +295,8 @@ void AttentionBlock(const ModelWeights& weights, size_t layer, const Batch& batc
 // x = x + down(gelu_tanh(gate(h)) * up(h)), h = post_attention_layernorm(x). Despite its
 // name, post_attention_layernorm is the norm in front of the MLP. GeGLU with the tanh GELU:
 // Gemma 1 configs may say "gelu", the models use the tanh form.
-void FeedForwardBlock(const ModelWeights& weights, size_t layer, RowArithmetic arithmetic,
-                      ForwardWorkspace& ws, size_t rows, ThreadPool& pool) {
+void FeedForwardBlock(const ModelWeights& weights, size_t layer, ForwardWorkspace& ws, size_t rows,
+                      size_t decode_rows, ThreadPool& pool) {
   const ModelConfig& c = weights.config;
   const LayerWeights& w = weights.layers[layer];
   const size_t hidden = c.hidden_size;
@@ -273,27 +305,37 @@ void FeedForwardBlock(const ModelWeights& weights, size_t layer, RowArithmetic a
   ForEachRow(rows, pool, [&](size_t r) {
     RMSNorm(&ws.residual[r * hidden], w.ffn_norm_scale.data(), hidden, eps, &ws.normed[r * hidden]);
   });
-  if (rows == 1 && arithmetic == RowArithmetic::kLoneRowDecode) {
-    MatVecPair(w.gate, w.up, ws.normed.data(), ws.gate.data(), ws.up.data(), pool);  // [I] each
-    GeluTanhMul(ws.gate.data(), ws.up.data(), ffn, ws.gate.data());
-    MatVec(w.down, ws.gate.data(), ws.projected.data(), pool);  // [H]
-  } else {
-    // In slices of the intermediate features (see ForwardWorkspace): the slice's gate and
-    // up rows, then down's matching columns, summed into `projected`.
-    ws.shared_input.Reset(ws.normed.data(), rows, hidden);
+  // Decode rows take the whole width at once, as many rows as the buffers hold.
+  const size_t per_pass = std::max<size_t>(1, ws.gate.size() / ffn);
+  for (size_t begin = 0; begin < decode_rows; begin += per_pass) {
+    const size_t count = std::min(per_pass, decode_rows - begin);
+    ws.product_input.Reset(&ws.normed[begin * hidden], count, count, hidden);
+    Project(w.gate, ws.product_input, ws.gate.data(), pool);  // [count, I]
+    Project(w.up, ws.product_input, ws.up.data(), pool);      // [count, I]
+    GeluTanhMul(ws.gate.data(), ws.up.data(), count * ffn, ws.gate.data());
+    ws.product_input.Reset(ws.gate.data(), count, count, ffn);
+    Project(w.down, ws.product_input, &ws.projected[begin * hidden], pool);  // [count, H]
+  }
+  // Blocked rows in slices of the intermediate features (see ForwardWorkspace): the slice's
+  // gate and up rows, then down's matching columns, summed into `projected`.
+  const size_t blocked = rows - decode_rows;
+  if (blocked > 0) {
+    const float* normed = &ws.normed[decode_rows * hidden];
+    float* projected = &ws.projected[decode_rows * hidden];
+    ws.shared_input.Reset(normed, blocked, 0, hidden);
     for (size_t begin = 0; begin < ffn; begin += ws.ffn_slab) {
       const size_t width = std::min(ws.ffn_slab, ffn - begin);
-      Project(RowRange(w.gate, begin, width), ws.shared_input, ws.gate.data(), arithmetic, pool);
-      Project(RowRange(w.up, begin, width), ws.shared_input, ws.up.data(), arithmetic, pool);
-      ForEachRow(rows, pool, [&](size_t r) {
+      Project(RowRange(w.gate, begin, width), ws.shared_input, ws.gate.data(), pool);
+      Project(RowRange(w.up, begin, width), ws.shared_input, ws.up.data(), pool);
+      ForEachRow(blocked, pool, [&](size_t r) {
         GeluTanhMul(&ws.gate[r * width], &ws.up[r * width], width, &ws.gate[r * width]);
       });
       const WeightMatrix down = ColumnRange(w.down, begin, width);
-      ws.product_input.Reset(ws.gate.data(), rows, width);
+      ws.product_input.Reset(ws.gate.data(), blocked, 0, width);
       if (begin == 0) {
-        Project(down, ws.product_input, ws.projected.data(), arithmetic, pool);  // [rows, H]
+        Project(down, ws.product_input, projected, pool);  // [blocked, H]
       } else {
-        MatMulAdd(down, ws.product_input, ws.projected.data(), pool);
+        ProjectAddBlocked(down, ws.product_input, projected, pool);
       }
     }
   }
@@ -326,12 +368,22 @@ void Forward(const ModelWeights& weights, const Batch& batch, KVPool& kv, Forwar
   }
   Observe(batch, "embedding_scaled", ws.residual.data(), hidden);
 
+  // The rows that use the decode kernels come first (see RowArithmetic).
+  size_t decode_rows = 0;
+  if (batch.arithmetic == RowArithmetic::kLoneRowDecode) {
+    decode_rows = rows == 1 ? 1 : 0;
+  } else {
+    for (const Segment& segment : batch.segments) {
+      if (segment.generated()) decode_rows += segment.tokens;
+    }
+  }
+
   const bool observed = Observed(batch);
   for (size_t layer = 0; layer < weights.layers.size(); ++layer) {
     const bool last = layer + 1 == weights.layers.size();
-    AttentionBlock(weights, layer, batch, last && !observed, kv, ws, rows, pool);
+    AttentionBlock(weights, layer, batch, last && !observed, kv, ws, rows, decode_rows, pool);
     if (rows == 0) return;  // no logits wanted: the cache was all this call was for
-    FeedForwardBlock(weights, layer, batch.arithmetic, ws, rows, pool);
+    FeedForwardBlock(weights, layer, ws, rows, decode_rows, pool);
     if (observed) Observe(batch, StrCat("layer_", layer), ws.residual.data(), hidden);
   }
 
@@ -344,12 +396,12 @@ void Forward(const ModelWeights& weights, const Batch& batch, KVPool& kv, Forwar
   if (observed) {
     Observe(batch, "final_norm", ws.normed.data(), hidden);
     // Every row was carried: pack the wanted ones to the front.
-    KeepOnlyWantedRows(batch, ws, hidden, rows);
+    KeepOnlyWantedRows(batch, ws, hidden, rows, decode_rows);
   }
   if (rows == 0) return;
   // Logits = x E^T with the tied embedding, unscaled, no soft-capping (Gemma 1).
-  ws.product_input.Reset(ws.normed.data(), rows, hidden);
-  Project(weights.embedding, ws.product_input, batch.logits.data(), batch.arithmetic, pool);
+  ws.product_input.Reset(ws.normed.data(), rows, decode_rows, hidden);
+  Project(weights.embedding, ws.product_input, batch.logits.data(), pool);
 }
 
 void Forward(const ModelWeights& weights, const ForwardRequest& request, KVCache& cache,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/attention.h"
+#include "kernels/decode_activations.h"
 #include "kernels/packed_activations.h"
 #include "kernels/thread_pool.h"
 #include "model/batch.h"
@@ -18,6 +19,19 @@
 #include "model/weights.h"
 
 namespace gemma {
+
+// A product input split by row class (RowArithmetic): the first `decode_rows` rows prepared
+// for the decode kernels, the others for the blocked kernel, each once for all the products
+// that read the same rows.
+struct ProductInput {
+  DecodeActivations decode;
+  PackedActivations blocked;
+  size_t rows = 0;
+  size_t decode_rows = 0;
+  size_t cols = 0;
+
+  void Reset(const float* x, size_t rows, size_t decode_rows, size_t cols);
+};
 
 // Everything a forward pass writes besides the KV cache, for up to `max_rows` rows per call,
 // allocated once so that a step allocates nothing. Longer inputs are split by the caller.
@@ -43,14 +57,14 @@ struct ForwardWorkspace {
   std::vector<float> attention;  // [max_rows, Q]: head outputs, head-major
   std::vector<float> projected;  // [max_rows, H]: o_proj or down_proj output
   // gate_proj, then gelu(gate) * up; and up_proj. [max_rows, ffn_slab] for the slices of
-  // a many-row product, and at least [I] for a lone decode row, which takes the whole width.
+  // the blocked rows, and at least [I] for decode rows, which take the whole width (as many
+  // at a time as fit).
   std::vector<float> gate;
   std::vector<float> up;
-  // Product inputs prepared once (packed tiles or int8 rows) for the products that share
-  // them: `normed` for q, k, v and every gate/up slice; the attention output and each GELU
-  // slice for o_proj and down_proj.
-  PackedActivations shared_input;
-  PackedActivations product_input;
+  // Product inputs prepared once for the products that share them: `normed` for q, k, v and
+  // every gate/up slice; the attention output and each GELU slice for o_proj and down_proj.
+  ProductInput shared_input;
+  ProductInput product_input;
   // Per row: its segment and position; the rows the last layer keeps; attention queries.
   std::vector<size_t> row_segment;                // [max_rows]
   std::vector<size_t> row_position;               // [max_rows]

@@ -1,5 +1,7 @@
-// MatMulRowInvariant, the product the batched engine uses for every row: a row's result must
-// be bit for bit the same whether it is alone or among other rows, at any place among them,
+// The two products the batched engine uses, whose result for a row must not depend on the
+// other rows: MatVecBatch (generated tokens: each row bit for bit what MatVec gives it alone)
+// and MatMulRowInvariant (prompt rows: the same whether alone or among other rows, at any
+// place among them),
 // for every weight type and both activation arithmetics (exact float32, or activations
 // rounded to int8 / bf16 as QuantDot::kInt8 does), with 1-3
 // threads, on every instruction set compiled in. (The batched engine promises that a
@@ -10,6 +12,7 @@
 #include <vector>
 
 #include "kernel_test_util.h"
+#include "kernels/decode_activations.h"
 #include "kernels/matmul.h"
 #include "kernels/packed_activations.h"
 
@@ -48,6 +51,41 @@ TEST_P(RowInvarianceTest, EachRowIsTheSameAloneAndAmongOthers) {
             const std::vector<float> alone = Product(w.matrix, &x[r * cols], 1, pool);
             const std::vector<float> row(together.begin() + long(r * w.matrix.rows),
                                          together.begin() + long((r + 1) * w.matrix.rows));
+            ASSERT_EQ(row, alone) << DTypeName(dtype) << (dot == QuantDot::kInt8 ? " rounded" : "")
+                                  << ": row " << r << " of " << rows << ", " << threads
+                                  << " threads";
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(RowInvarianceTest, MatVecBatchGivesEachRowWhatMatVecGivesItAlone) {
+  std::mt19937 rng(61);
+  constexpr DType kTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,
+                              DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,
+                              DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+  for (DType dtype : kTypes) {
+    // 1029 weight rows: groups of 4 and a tail; a multiple of 256 columns for the K types.
+    const size_t cols = 512, out_rows = 1029;
+    OwnedWeights w = IsQuantized(dtype) ? QuantizedWeights(dtype, out_rows, cols, rng)
+                                        : RandomWeights(dtype, out_rows, cols, rng);
+    for (QuantDot dot : {QuantDot::kFloat32, QuantDot::kInt8}) {
+      w.matrix.quant_dot = dot;
+      for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        for (size_t rows : {size_t{1}, size_t{2}, size_t{5}, size_t{16}}) {
+          const std::vector<float> x = RandomFloats(rows * cols, rng);
+          DecodeActivations prepared;
+          prepared.Reset(x.data(), rows, cols);
+          std::vector<float> together(rows * out_rows, NAN);
+          MatVecBatch(w.matrix, prepared, together.data(), pool);
+          for (size_t r = 0; r < rows; ++r) {
+            std::vector<float> alone(out_rows, NAN);
+            MatVec(w.matrix, &x[r * cols], alone.data(), pool);
+            const std::vector<float> row(together.begin() + long(r * out_rows),
+                                         together.begin() + long((r + 1) * out_rows));
             ASSERT_EQ(row, alone) << DTypeName(dtype) << (dot == QuantDot::kInt8 ? " rounded" : "")
                                   << ": row " << r << " of " << rows << ", " << threads
                                   << " threads";
