@@ -26,5 +26,6 @@ void AddMakeRandomCommand(CLI::App& app, RunFunction& run);
 void AddQuantizeCommand(CLI::App& app, RunFunction& run);
 void AddCompareCommand(CLI::App& app, RunFunction& run);
 void AddBenchCommand(CLI::App& app, RunFunction& run);
+void AddBatchCommand(CLI::App& app, RunFunction& run);
 
 }  // namespace gemma::cli

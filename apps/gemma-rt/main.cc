@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   gemma::cli::AddQuantizeCommand(app, run);
   gemma::cli::AddCompareCommand(app, run);
   gemma::cli::AddBenchCommand(app, run);
+  gemma::cli::AddBatchCommand(app, run);
 
   try {
     app.parse(argc, argv);

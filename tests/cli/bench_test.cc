@@ -86,6 +86,27 @@ TEST(CliBench, ReportsTheCpuAndTheKernelsInstructionSets) {
   EXPECT_TRUE(j["kernels"].contains("bf16"));
 }
 
+// bench --parallel: N sequences through the batched engine, aggregate rates in --json.
+TEST(CliBench, ParallelSequencesThroughTheEngine) {
+  const RunResult r = RunCli(
+      "bench --model " + kData + "/golden/tiny-2b-long --parallel 3 -p 10 -n 4 -r 2 -t 2 --json",
+      false);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["parallel"], 3);
+  EXPECT_EQ(j["prompt_tokens"], 10);
+  EXPECT_EQ(j["gen_tokens"], 4);
+  EXPECT_GT(j["prompt_tokens_per_s"].get<double>(), 0.0);
+  EXPECT_GT(j["gen_tokens_per_s"].get<double>(), 0.0);
+  EXPECT_EQ(j["gen_tokens_per_s_samples"].size(), 2u);
+  // KV for exactly the 3 x (10 + 4 + 1) positions, in whole 16-position blocks: 3 x 1 block
+  // of 2 layers x 16 positions x 16 values x 2 (keys, values) x 4 bytes.
+  EXPECT_EQ(j["kv_bytes"], 3 * 2 * 16 * 16 * 2 * 4);
+  EXPECT_TRUE(j.contains("cpu"));
+  EXPECT_NE(RunCli("bench --model " + kData + "/golden/tiny-2b-long --parallel 2 -n 0").exit_code,
+            0);
+}
+
 TEST(CliBench, BadRequestsFailCleanly) {
   const std::string tiny = kData + "/golden/tiny-2b-f32";
   const std::vector<std::string> bad_requests = {"bench",
