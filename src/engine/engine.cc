@@ -79,8 +79,6 @@ Engine::Engine(const ModelWeights& weights, const Tokenizer* tokenizer, ThreadPo
          KVPool::BytesPerBlock(weights.config, options.block_size), " bytes)");
   }
   kv_ = std::make_unique<KVPool>(weights.config, blocks, options.block_size);
-  batch_logits_.resize((options.max_sequences + options.max_prompt_logit_rows) *
-                       static_cast<size_t>(weights.config.vocab_size));
   stats_.kv_blocks = blocks;
 }
 
@@ -346,6 +344,9 @@ bool Engine::Step() {
   }
   const size_t wanted = batch_logits_for_.size();
   const size_t vocab = static_cast<size_t>(weights_.config.vocab_size);
+  // Grows to the most rows a step has wanted (at most max_sequences + max_prompt_logit_rows),
+  // so generation alone never holds the prompt-logit rows' 1 MB each on gemma-2b.
+  if (batch_logits_.size() < wanted * vocab) batch_logits_.resize(wanted * vocab);
   const Clock::time_point start = Clock::now();
   try {
     std::optional<std::lock_guard<std::mutex>> lock;

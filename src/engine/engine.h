@@ -53,7 +53,7 @@ struct EngineOptions {
   size_t max_waiting = 4096;         // Submit refuses more waiting requests (kResourceExhausted)
   std::mutex* pool_mutex = nullptr;  // held around each forward pass when the pool is shared
   // Rows of prompt logits (EngineRequest::prompt_logits_from) per step: bounds the logits
-  // buffer at (max_sequences + max_prompt_logit_rows) x vocab floats.
+  // buffer at (max_sequences + max_prompt_logit_rows) x vocab floats (allocated as needed).
   size_t max_prompt_logit_rows = 64;
 };
 
