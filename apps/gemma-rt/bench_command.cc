@@ -4,10 +4,10 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <thread>
 
 #include "apps/gemma-rt/command.h"
 #include "base/error.h"
+#include "base/threads.h"
 #include "engine/benchmark.h"
 #include "engine/parallel_benchmark.h"
 #include "kernels/cpu_features.h"
@@ -82,9 +82,7 @@ int RunBench(const BenchOptions& o) {
   if (o.model.empty() == o.random.empty()) {
     Fail(ErrorCode::kInvalidArgument, "bench: give exactly one of --model or --random");
   }
-  const int threads = o.threads > 0
-                          ? o.threads
-                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int threads = ResolveThreadCount(o.threads, "--threads");
   const auto start = std::chrono::steady_clock::now();
   ModelWeights weights;
   std::string source;

@@ -46,12 +46,13 @@ int RunChat(const ChatFlags& f) {
     const gemma_rt::GenerateResult result = session.ChatTurn(
         line, options,
         [](int32_t, std::string_view text) {
-          std::fwrite(text.data(), 1, text.size(), stdout);
-          std::fflush(stdout);
-          return true;
+          // A failed write (a full disk) stops the turn; main reports it.
+          return std::fwrite(text.data(), 1, text.size(), stdout) == text.size() &&
+                 std::fflush(stdout) == 0;
         },
         f.system);
     std::printf("\n");
+    if (std::ferror(stdout)) break;
     if (result.stop_reason == gemma_rt::StopReason::kContextFull) {
       std::fprintf(stderr, "gemma-rt: the context is full; start a new chat\n");
       break;

@@ -16,6 +16,7 @@
 
 #include "apps/gemma-rt/command.h"
 #include "base/error.h"
+#include "base/threads.h"
 #include "kernels/thread_pool.h"
 #include "model/forward.h"
 #include "model/kv_cache.h"
@@ -124,6 +125,9 @@ int RunCompare(const CompareOptions& o, const CLI::App& cmd) {
     Fail(ErrorCode::kInvalidArgument, "give exactly one of --prompt-file and --random-prompts");
   }
   if (o.length < 1) Fail(ErrorCode::kInvalidArgument, "--length must be at least 1");
+  if (cmd.count("--random-prompts") > 0 && o.random_prompts < 1) {
+    Fail(ErrorCode::kInvalidArgument, "--random-prompts must be at least 1");
+  }
   const ModelLoadOptions load{.quant_dot = o.exact_quant ? QuantDot::kFloat32 : QuantDot::kInt8};
   const ModelWeights a = LoadModelWeights(o.model, load);
   const ModelWeights b = LoadModelWeights(o.reference, load);
@@ -131,7 +135,7 @@ int RunCompare(const CompareOptions& o, const CLI::App& cmd) {
     Fail(ErrorCode::kInvalidArgument, "the models have different vocabularies (",
          a.config.vocab_size, " vs ", b.config.vocab_size, ")");
   }
-  ThreadPool pool(std::max(1, o.threads));
+  ThreadPool pool(ResolveThreadCount(o.threads, "--threads"));
   const size_t vocab = static_cast<size_t>(a.config.vocab_size);
   double kl_sum = 0, kl_max = 0, max_delta = 0, max_ref_logit = 0;
   size_t positions = 0, top1_agree = 0;

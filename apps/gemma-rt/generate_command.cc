@@ -101,11 +101,10 @@ int RunGenerate(const GenerateFlags& f, const CLI::App& cmd) {
   const gemma_rt::GenerateResult result = session.Generate(
       {.max_tokens = f.max_tokens, .sampling = f.sampling.Options(), .stop_strings = f.stop},
       [](int32_t, std::string_view text) {
-        if (!text.empty()) {
-          std::fwrite(text.data(), 1, text.size(), stdout);
-          std::fflush(stdout);
-        }
-        return true;
+        if (text.empty()) return true;
+        // A failed write (a full disk) stops generating; main reports it.
+        return std::fwrite(text.data(), 1, text.size(), stdout) == text.size() &&
+               std::fflush(stdout) == 0;
       });
   if (model.has_tokenizer()) std::printf("\n");
   std::fflush(stdout);  // before --stats on stderr, so the two do not interleave on a terminal
@@ -115,6 +114,11 @@ int RunGenerate(const GenerateFlags& f, const CLI::App& cmd) {
       ids += (i ? ", " : "") + std::to_string(result.ids[i]);
     }
     std::printf("%s]\n", ids.c_str());
+  }
+  if (result.stop_reason == gemma_rt::StopReason::kContextFull) {
+    // Not an error, but the text was cut: say so even without --stats.
+    std::fprintf(stderr, "gemma-rt: stopped after %zu tokens: the context is full (%lld tokens)\n",
+                 result.ids.size(), static_cast<long long>(model.info().max_context));
   }
   if (f.stats) {
     std::fprintf(stderr,

@@ -1,8 +1,12 @@
 // gemma-rt: the command-line front end. Thin by design: every command calls the library.
+// Every failure ends here as one line, "gemma-rt: error: <file or flag>: <what is wrong>",
+// with exit code 1 (apps/gemma-rt/error_output.h).
 #include <cstdio>
 #include <exception>
+#include <new>
 
 #include "apps/gemma-rt/command.h"
+#include "apps/gemma-rt/error_output.h"
 #include "base/error.h"
 #include "gemma_rt/version.h"
 
@@ -22,19 +26,28 @@ int main(int argc, char** argv) {
   gemma::cli::AddCompareCommand(app, run);
   gemma::cli::AddBenchCommand(app, run);
   gemma::cli::AddBatchCommand(app, run);
+  gemma::cli::AddFlagChecks(app);  // after every command: it walks all their options
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    return gemma::cli::ReportFlagError(app, argc, argv, e);
   }
+  int code = 0;
   try {
-    return run ? run() : 0;
+    code = run ? run() : 0;
   } catch (const gemma::Error& e) {
-    std::fprintf(stderr, "gemma-rt: error: %s\n", e.what());
-    return 1;
+    return gemma::cli::PrintErrorLine(e.what());
+  } catch (const std::bad_alloc&) {
+    return gemma::cli::PrintErrorLine(app.get_subcommands().empty()
+                                          ? "out of memory"
+                                          : app.get_subcommands()[0]->get_name() +
+                                                ": out of memory (the machine could not give "
+                                                "what this input or these flags need)");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "gemma-rt: error: %s\n", e.what());
-    return 1;
+    return gemma::cli::PrintErrorLine(e.what());
   }
+  const int stdout_code = gemma::cli::CheckStdout();
+  return code != 0 ? code : stdout_code;
 }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "apps/gemma-rt/command.h"
+#include "apps/gemma-rt/error_output.h"
 #include "base/error.h"
 #include "io/gguf.h"
 #include "model/gguf_model.h"
@@ -95,6 +96,7 @@ void PrintProgress(const QuantizeProgress& p) {
                static_cast<int>(p.tensor.size()), p.tensor.data(),
                std::string(DTypeName(p.dtype)).c_str());
   if (p.done == p.total) std::fputc('\n', stderr);
+  SetStderrLineOpen(p.done != p.total);
   std::fflush(stderr);
 }
 

@@ -10,6 +10,7 @@
 #include "api/conversions.h"
 #include "api/model_impl.h"
 #include "base/error.h"
+#include "base/threads.h"
 #include "engine/chat.h"
 #include "engine/generate.h"
 #include "engine/model_tokenizer.h"
@@ -33,10 +34,8 @@ Model Model::Load(const ModelOptions& options) {
       options.path, {.quant_dot = options.exact_quantized_products ? gemma::QuantDot::kFloat32
                                                                    : gemma::QuantDot::kInt8});
   impl->tokenizer = gemma::LoadModelTokenizer(options.path, options.tokenizer);
-  const int threads = options.threads > 0
-                          ? options.threads
-                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  impl->pool = std::make_unique<gemma::ThreadPool>(threads);
+  impl->pool = std::make_unique<gemma::ThreadPool>(
+      gemma::ResolveThreadCount(options.threads, "ModelOptions::threads"));
   return Model(std::move(impl));
 }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "base/threads.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -37,14 +39,23 @@ uint32_t AwaitChange(const std::atomic<uint32_t>& value, uint32_t old) {
 
 }  // namespace
 
-ThreadPool::ThreadPool(int threads) {
-  // Parts are counted in 16 bits of claim_.
-  const int n = std::clamp(threads, 1, 65535);
+ThreadPool::ThreadPool(int threads) : ThreadPool(threads, StartThread) {}
+
+ThreadPool::ThreadPool(int threads, const ThreadStarter& start) {
+  // Parts are counted in 16 bits of claim_, far above MaxThreads() on any machine.
+  const int n = std::min(ResolveThreadCount(std::max(threads, 1), "thread pool size"), 65535);
   workers_.reserve(static_cast<size_t>(n - 1));
-  for (int i = 1; i < n; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  try {
+    for (int i = 1; i < n; ++i) workers_.push_back(start([this] { WorkerLoop(); }));
+  } catch (...) {
+    StopWorkers();  // a joinable std::thread must not be destroyed: that is std::terminate
+    throw;
+  }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { StopWorkers(); }
+
+void ThreadPool::StopWorkers() {
   stop_.store(true, std::memory_order_relaxed);  // published by the release below
   generation_.fetch_add(1, std::memory_order_release);
   generation_.notify_all();

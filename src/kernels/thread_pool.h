@@ -46,8 +46,14 @@ class FunctionRef<R(Args...)> {
 
 class ThreadPool {
  public:
-  // threads >= 1; threads - 1 workers are started.
+  // threads - 1 workers are started (a count below 1 means 1). Throws Error(kInvalidArgument)
+  // for more than MaxThreads() (base/threads.h), and Error(kIo) when the system refuses to
+  // start a worker, after stopping the ones already started.
   explicit ThreadPool(int threads);
+  // The same with `start` starting each worker (StartThread by default); tests pass one
+  // that fails.
+  using ThreadStarter = std::function<std::thread(std::function<void()>)>;
+  ThreadPool(int threads, const ThreadStarter& start);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -76,6 +82,7 @@ class ThreadPool {
 
  private:
   void WorkerLoop();
+  void StopWorkers();
   // Claims and runs parts of job `generation` until none is left.
   void RunParts(uint32_t generation);
 

@@ -4,9 +4,9 @@
 #include <array>
 #include <cctype>
 #include <filesystem>
-#include <thread>
 
 #include "base/error.h"
+#include "base/threads.h"
 #include "io/gguf_writer.h"
 #include "kernels/quant/quantize.h"
 #include "model/gguf_model.h"
@@ -115,12 +115,7 @@ std::vector<std::byte> QuantizeMatrix(const WeightMatrix& m, DType type, int thr
     }
   };
   const size_t n = static_cast<size_t>(std::max(1, threads));
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < n; ++t) {
-    pool.emplace_back(work, m.rows * t / n, m.rows * (t + 1) / n);
-  }
-  work(0, m.rows / n);
-  for (std::thread& t : pool) t.join();
+  RunOnThreads(static_cast<int>(n), [&](int t) { work(m.rows * t / n, m.rows * (t + 1) / n); });
   return out;
 }
 
@@ -163,9 +158,7 @@ QuantizeSummary QuantizeModelToGguf(const QuantizeOptions& options) {
   const GgufFileType file_type = ParseGgufFileType(options.type);
   const ModelWeights weights = LoadModelWeights(options.input);
   const ModelConfig& config = weights.config;
-  const int threads = options.threads > 0
-                          ? options.threads
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = ResolveThreadCount(options.threads, "--threads");
 
   // Metadata: a GGUF input's keys are kept in order (its tokenizer included); like
   // llama-quantize, quantization_version and file_type are then set, which moves them last.

@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <map>
 #include <memory>
-#include <thread>
 #include <vector>
 
 #include "base/error.h"
+#include "base/threads.h"
 #include "kernels/quant/quantize.h"
 #include "model/random_weights.h"
 
@@ -37,9 +37,7 @@ void FillRows(const TensorSpec& spec, uint64_t seed, uint64_t stream, OwnedTenso
 ModelWeights MakeRandomModel(const RandomModelOptions& options) {
   ValidateConfig(options.config, "random model config");
   auto tensors = std::make_shared<std::map<std::string, OwnedTensor>>();
-  const int threads = options.threads > 0
-                          ? options.threads
-                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int threads = ResolveThreadCount(options.threads, "random model threads");
   uint64_t stream = 0;
   ForEachTensor(options.config, [&](const TensorSpec& spec) {
     ++stream;
@@ -55,13 +53,9 @@ ModelWeights MakeRandomModel(const RandomModelOptions& options) {
     tensor.dtype = dtype;
     tensor.shape = spec.shape;
     tensor.bytes.resize(rows * ByteSize(dtype, cols));
-    std::vector<std::thread> workers;
-    for (int t = 1; t < threads; ++t) {
-      workers.emplace_back(FillRows, std::cref(spec), options.seed, stream, std::ref(tensor),
-                           rows * t / threads, rows * (t + 1) / threads);
-    }
-    FillRows(spec, options.seed, stream, tensor, 0, rows / threads);
-    for (std::thread& w : workers) w.join();
+    RunOnThreads(threads, [&](int t) {
+      FillRows(spec, options.seed, stream, tensor, rows * t / threads, rows * (t + 1) / threads);
+    });
   });
 
   WeightSource source;

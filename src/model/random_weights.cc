@@ -6,9 +6,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <thread>
 
 #include "base/error.h"
+#include "base/threads.h"
 
 namespace gemma {
 namespace {
@@ -100,9 +100,7 @@ WrittenCheckpoint WriteRandomCheckpoint(const RandomCheckpointOptions& options) 
     distributions[spec.hf_name] = InitDistribution(spec);
   }
 
-  const int threads = options.threads > 0
-                          ? options.threads
-                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int threads = ResolveThreadCount(options.threads, "--threads");
   const size_t element_bytes = Traits(options.dtype).block_bytes;
   std::vector<float> values;
   // Values are generated in float32, split across threads, then encoded in place.
@@ -123,13 +121,11 @@ WrittenCheckpoint WriteRandomCheckpoint(const RandomCheckpointOptions& options) 
       work(0, count);
       return;
     }
-    std::vector<std::jthread> pool;
-    for (int i = 1; i < threads; ++i) {
+    RunOnThreads(threads, [&](int i) {
       const size_t begin = std::min(count, i * per_thread);
       const size_t end = std::min(count, begin + per_thread);
-      if (begin < end) pool.emplace_back(work, begin, end);
-    }
-    work(0, std::min(count, per_thread));
+      if (begin < end) work(begin, end);
+    });
   };
 
   WrittenCheckpoint written = WriteSafetensorsCheckpoint(

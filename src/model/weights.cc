@@ -134,12 +134,12 @@ ModelWeights BindWeights(const ModelConfig& config, const WeightSource& source) 
     }
   }
   if (!problems.empty()) {
+    // One line (the error contract): the problems separated by "; ".
     std::string message = StrCat(source.origin, ": ", problems.size(),
-                                 " problem(s) binding the weights to the config:");
+                                 " problem(s) binding the weights to the config: ");
     const size_t shown = std::min<size_t>(problems.size(), 20);
-    for (size_t i = 0; i < shown; ++i) message += "\n  " + problems[i];
-    if (shown < problems.size())
-      message += StrCat("\n  ... and ", problems.size() - shown, " more");
+    for (size_t i = 0; i < shown; ++i) message += (i > 0 ? "; " : "") + problems[i];
+    if (shown < problems.size()) message += StrCat("; ... and ", problems.size() - shown, " more");
     throw Error(ErrorCode::kShape, message);
   }
   return weights;

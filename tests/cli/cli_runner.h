@@ -2,8 +2,10 @@
 // for the CLI tests.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -14,9 +16,8 @@ struct RunResult {
   std::string output;  // stdout (and stderr when asked)
 };
 
-inline RunResult RunCli(const std::string& args, bool with_stderr = true) {
-  const std::string command =
-      std::string("'") + GEMMA_CLI_PATH + "' " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
+// Runs `command` with /bin/sh and returns its stdout (redirect stderr in the command to see it).
+inline RunResult RunShell(const std::string& command) {
   RunResult result;
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) return result;
@@ -26,6 +27,22 @@ inline RunResult RunCli(const std::string& args, bool with_stderr = true) {
   const int status = ::pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
+}
+
+// The gemma-rt binary, quoted for the shell.
+inline std::string Cli() { return std::string("'") + GEMMA_CLI_PATH + "'"; }
+
+inline RunResult RunCli(const std::string& args, bool with_stderr = true) {
+  return RunShell(Cli() + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null"));
+}
+
+// The error contract: exit code 1 and exactly one line, "gemma-rt: error: <message>",
+// containing `part`.
+inline void ExpectOneClearError(const RunResult& r, const std::string& part) {
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_EQ(r.output.rfind("gemma-rt: error: ", 0), 0u) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  EXPECT_NE(r.output.find(part), std::string::npos) << "'" << part << "' missing in " << r.output;
 }
 
 }  // namespace gemma::cli_test

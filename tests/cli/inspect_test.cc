@@ -20,16 +20,9 @@ using testing::WriteFile;
 
 const std::string kGolden = std::string(GEMMA_TEST_DATA_DIR) + "/golden/";
 
+using gemma::cli_test::ExpectOneClearError;
 using gemma::cli_test::RunCli;
 using gemma::cli_test::RunResult;
-
-// Exit code 1 and exactly one line: "gemma-rt: error: <message>" containing `part`.
-void ExpectOneClearError(const RunResult& r, const std::string& part) {
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_EQ(r.output.rfind("gemma-rt: error: ", 0), 0u) << r.output;
-  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
-  EXPECT_NE(r.output.find(part), std::string::npos) << r.output;
-}
 
 TEST(CliInspect, TextOutputListsEveryTensor) {
   const RunResult r = RunCli("inspect --model " + kGolden + "tiny-7b-f32");

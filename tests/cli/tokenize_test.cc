@@ -22,6 +22,7 @@ namespace {
 
 const std::string kData = std::string(GEMMA_TEST_DATA_DIR) + "/tokenizer/";
 
+using gemma::cli_test::ExpectOneClearError;
 using gemma::cli_test::RunCli;
 using gemma::cli_test::RunResult;
 
@@ -29,13 +30,6 @@ std::string Quote(const std::string& s) {  // for /bin/sh
   std::string out = "'";
   for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
-}
-
-void ExpectOneClearError(const RunResult& r, const std::string& part) {
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_EQ(r.output.rfind("gemma-rt: error: ", 0), 0u) << r.output;
-  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
-  EXPECT_NE(r.output.find(part), std::string::npos) << r.output;
 }
 
 std::string GemmaJson() {

@@ -4,7 +4,12 @@
 
 #include <atomic>
 #include <stdexcept>
+#include <string>
+#include <thread>
 #include <vector>
+
+#include "base/error.h"
+#include "base/threads.h"
 
 namespace gemma {
 namespace {
@@ -93,6 +98,51 @@ TEST(ThreadPoolTest, RunRefAcceptsLargeCaptures) {
   std::atomic<int> sum{0};
   pool.RunRef([&](int worker) { sum.fetch_add(int(a + b + c + d) + worker); });
   EXPECT_EQ(sum.load(), 10 + 10 + 1);
+}
+
+// Issue 17: -t 32000 used to start threads until the system refused one; the refusal
+// destroyed the joinable threads already started, which is std::terminate (exit 134).
+TEST(ThreadPoolTest, AWorkerThatCannotStartIsAnErrorNotAnAbort) {
+  int started = 0;
+  // Starts two workers, then fails as StartThread does when pthread_create refuses.
+  const ThreadPool::ThreadStarter start_two = [&](std::function<void()> body) {
+    if (started == 2)
+      Fail(ErrorCode::kIo, "cannot start a thread: Resource temporarily unavailable");
+    ++started;
+    return std::thread(std::move(body));
+  };
+  try {
+    ThreadPool pool(5, start_two);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kIo);
+    EXPECT_NE(std::string(e.what()).find("thread"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(started, 2);  // both were stopped and joined, or the process would have aborted
+}
+
+TEST(ThreadPoolTest, CountsBeyondTheCapAreRefused) {
+  EXPECT_THROW(ThreadPool(MaxThreads() + 1), Error);
+  EXPECT_EQ(ResolveThreadCount(0, "-t"), HardwareThreads());
+  EXPECT_EQ(ResolveThreadCount(MaxThreads(), "-t"), MaxThreads());
+  try {
+    ResolveThreadCount(100000, "--threads");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--threads 100000"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(ResolveThreadCount(-1, "-t"), Error);
+}
+
+TEST(ThreadPoolTest, RunOnThreadsRunsEveryPartAndRethrows) {
+  std::vector<std::atomic<int>> calls(7);
+  RunOnThreads(7, [&](int part) { calls[size_t(part)].fetch_add(1); });
+  for (const auto& c : calls) EXPECT_EQ(c.load(), 1);
+  EXPECT_THROW(RunOnThreads(3,
+                            [](int part) {
+                              if (part == 2) throw std::runtime_error("part 2");
+                            }),
+               std::runtime_error);
 }
 
 }  // namespace
