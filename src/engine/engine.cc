@@ -282,14 +282,8 @@ bool Engine::Step() {
   batch_tokens_.clear();
   batch_segments_.clear();
   batch_logits_for_.clear();
-  struct Planned {
-    Sequence* sequence;
-    size_t tokens;
-    size_t prompt_logits_begin, prompt_logits_end;  // owed prompt positions in this chunk
-    bool wants_last;                                // its last row picks the next id
-  };
-  std::vector<Planned> planned;
-  planned.reserve(running_.size());
+  std::vector<Planned>& planned = planned_;  // reused: a step allocates nothing once warm
+  planned.clear();
   size_t logit_budget = options_.max_prompt_logit_rows;
   const auto plan = [&](Sequence& s, size_t count) {
     const size_t first = s.kv->length();
@@ -317,8 +311,8 @@ bool Engine::Step() {
     if (s->in_prompt()) plan(*s, std::min(budget, s->prompt_size() - s->kv->length()));
   }
   // Every segment's wanted rows: owed prompt positions, then (if not among them) its last.
-  std::vector<std::pair<size_t, size_t>> wanted_range;  // into batch_logits_for_
-  wanted_range.reserve(planned.size());
+  std::vector<std::pair<size_t, size_t>>& wanted_range = wanted_range_;  // batch_logits_for_
+  wanted_range.clear();
   for (const Planned& p : planned) {
     const size_t first = p.sequence->kv->length();
     const size_t begin = batch_logits_for_.size();

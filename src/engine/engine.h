@@ -153,7 +153,16 @@ class Engine {
   std::vector<int32_t> batch_tokens_;
   std::vector<Segment> batch_segments_;
   std::vector<size_t> batch_logits_for_;  // every segment's wanted rows, segment after segment
-  std::vector<float> batch_logits_;       // [max_sequences + max_prompt_logit_rows, vocab]
+  std::vector<float> batch_logits_;       // [rows wanted, vocab], grown on demand
+  // What a step runs for each sequence it includes (one segment each).
+  struct Planned {
+    Sequence* sequence;
+    size_t tokens;
+    size_t prompt_logits_begin, prompt_logits_end;  // owed prompt positions in this chunk
+    bool wants_last;                                // its last row picks the next id
+  };
+  std::vector<Planned> planned_;
+  std::vector<std::pair<size_t, size_t>> wanted_range_;  // each segment's range of logits_for
 
   // Shared with other threads.
   mutable std::mutex mutex_;
