@@ -32,6 +32,9 @@ struct EngineOptions {
   uint64_t kv_bytes = 0;      // KV cache budget; 0: max_sequences x 2048 positions, >= 8192
   bool prefix_cache = true;   // reuse the cache of identical prompt prefixes
   size_t max_waiting = 4096;  // Submit throws beyond this many waiting requests
+  // Rows of prompt logits (Request::prompt_logits_from) handed out per step: scoring many
+  // positions goes faster with more, and the engine holds this many rows of vocab floats.
+  size_t max_prompt_logit_rows = 64;
 };
 
 struct RequestResult {

@@ -59,7 +59,8 @@ struct Engine::Impl {
                 .kv_bytes = o.kv_bytes,
                 .prefix_cache = o.prefix_cache,
                 .max_waiting = o.max_waiting,
-                .pool_mutex = &model->mutex}) {}
+                .pool_mutex = &model->mutex,
+                .max_prompt_logit_rows = o.max_prompt_logit_rows}) {}
 };
 
 Engine::Engine(const Model& model, const EngineOptions& options)

@@ -72,6 +72,11 @@ Engine::Engine(const ModelWeights& weights, const Tokenizer* tokenizer, ThreadPo
     Fail(ErrorCode::kInvalidArgument, "engine: step_tokens must be 1..65536, got ",
          options.step_tokens);
   }
+  if (options.max_prompt_logit_rows == 0 || options.max_prompt_logit_rows > 65536) {
+    // With none, a request owed prompt logits would never advance.
+    Fail(ErrorCode::kInvalidArgument, "engine: max_prompt_logit_rows must be 1..65536, got ",
+         options.max_prompt_logit_rows);
+  }
   const size_t blocks = BlocksFor(weights.config, options_);
   if (blocks == 0) {
     Fail(ErrorCode::kInvalidArgument, "engine: a KV budget of ", options.kv_bytes,

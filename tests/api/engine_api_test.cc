@@ -77,6 +77,7 @@ TEST(EngineApi, CancelThroughTheHandleAndBadRequests) {
   EXPECT_LT(r.ids.size(), 100000u);
   EXPECT_THROW(engine.Submit({.prompt = "text, but no tokenizer"}), std::runtime_error);
   EXPECT_THROW(engine.Submit({.prompt_ids = {2, 9999}}), std::runtime_error);
+  EXPECT_THROW(gemma_rt::Engine(model, {.max_prompt_logit_rows = 0}), std::runtime_error);
 }
 
 // Threads submit while a Session of the same model generates beside the engine (their
