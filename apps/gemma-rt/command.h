@@ -27,5 +27,7 @@ void AddQuantizeCommand(CLI::App& app, RunFunction& run);
 void AddCompareCommand(CLI::App& app, RunFunction& run);
 void AddBenchCommand(CLI::App& app, RunFunction& run);
 void AddBatchCommand(CLI::App& app, RunFunction& run);
+void AddPerplexityCommand(CLI::App& app, RunFunction& run);
+void AddEvalCommand(CLI::App& app, RunFunction& run);
 
 }  // namespace gemma::cli

@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   gemma::cli::AddCompareCommand(app, run);
   gemma::cli::AddBenchCommand(app, run);
   gemma::cli::AddBatchCommand(app, run);
+  gemma::cli::AddPerplexityCommand(app, run);
+  gemma::cli::AddEvalCommand(app, run);
   gemma::cli::AddFlagChecks(app);  // after every command: it walks all their options
 
   try {
