@@ -90,7 +90,9 @@ nlohmann::json KlJson(const eval::KlSummary& s) {
 }
 
 int RunPerplexity(PerplexityFlags f) {
-  const std::string text = eval::ReadWholeFile(f.file);
+  std::string text = eval::ReadWholeFile(f.file);
+  // llama-perplexity's -f drops one trailing newline (common/arg.cpp): the same ids.
+  if (!text.empty() && text.back() == '\n') text.pop_back();
   const gemma_rt::Model model = LoadModel(f, f.model);
   std::optional<gemma_rt::Model> reference;
   if (!f.reference_model.empty()) reference.emplace(LoadModel(f, f.reference_model));

@@ -153,20 +153,22 @@ ScorerStats ScoreItems(
   };
 
   const auto start = std::chrono::steady_clock::now();
-  // Requests waiting in the engine's queue beyond its slots keep every step full.
+  // Requests waiting in the engine's queue beyond its slots keep every step full; at most
+  // max_sequences items in flight, so that an item's other requests are not queued behind
+  // many newer first requests.
   const size_t target_in_engine = 2 * options.max_sequences;
   size_t next_item = 0, reported = 0;
+  const auto can_add = [&] {  // under the mutex
+    return next_item < items && in_engine < target_in_engine && live.size() < options.max_sequences;
+  };
   std::vector<ContinuationScore> scores;
   while (reported < items) {
-    size_t engine_load;
-    {
-      std::lock_guard lock(mutex);
-      engine_load = in_engine;
-    }
-    while (next_item < items && engine_load < target_in_engine) {
+    while (true) {
+      {
+        std::lock_guard lock(mutex);
+        if (!can_add()) break;
+      }
       add_item(next_item++);
-      std::lock_guard lock(mutex);
-      engine_load = in_engine;
     }
     std::deque<Item*> to_release;
     Item* front = nullptr;
@@ -175,7 +177,7 @@ ScorerStats ScoreItems(
       changed.wait(lock, [&] {
         return !released.empty() ||
                (!live.empty() && live.front()->finished == live.front()->requests.size()) ||
-               (next_item < items && in_engine < target_in_engine);
+               can_add();
       });
       to_release.swap(released);
       if (!live.empty() && live.front()->finished == live.front()->requests.size()) {

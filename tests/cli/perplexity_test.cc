@@ -80,7 +80,8 @@ TEST(PerplexityCli, JsonFiguresParallelChunksAndAReferenceModel) {
 TEST(PerplexityCli, TextShorterThanAChunkIsOneClearError) {
   const std::string model = gemma::testing::RealVocabModelDir();
   ASSERT_FALSE(model.empty());
-  const std::string text = WriteText("short.txt", "Too short to score.");
+  // One trailing newline is dropped, as llama-perplexity -f does: still 6 tokens.
+  const std::string text = WriteText("short.txt", "Too short to score.\n");
   const RunResult r = RunCli("perplexity --model " + model + " --file " + text);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.output, "gemma-rt: error: " + text +
