@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <string>
 
+#include "apps/gemma-rt/error_output.h"
+
 namespace gemma::cli {
 
 // "1:02:03" or "2:03".
@@ -47,6 +49,7 @@ class ProgressLine {
                  FormatDuration(last ? seconds : eta).c_str(),
                  terminal_ && !last ? "\x1b[K" : "\n");
     std::fflush(stderr);
+    SetStderrLineOpen(terminal_ && !last);  // an error line then starts on a line of its own
   }
 
  private:
