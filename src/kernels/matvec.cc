@@ -21,14 +21,6 @@ namespace hn = hwy::HWY_NAMESPACE;
 namespace {
 using namespace plain_weights;  // NOLINT(build/namespaces)
 
-template <typename T, class DF>
-HWY_INLINE float DotRowTail(DF, const T* HWY_RESTRICT row, const float* HWY_RESTRICT x,
-                            size_t begin, size_t cols) {
-  float sum = 0.0f;
-  for (size_t c = begin; c < cols; ++c) sum += WeightAt(row, c) * x[c];
-  return sum;
-}
-
 // y[r] for r in [row_begin, row_end). T is float, hwy::bfloat16_t or hwy::float16_t.
 template <typename T>
 void MatVecRowsT(const std::byte* data, size_t row_bytes, size_t cols, const float* x, float* y,
@@ -107,7 +99,6 @@ HWY_AFTER_NAMESPACE();
 #include "base/error.h"
 #include "kernels/bf16_activations.h"
 #include "kernels/cpu_features.h"
-#include "kernels/decode_activations.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_checks.h"
 #include "kernels/quant/int8_activations.h"
@@ -210,45 +201,6 @@ void MatVec(const WeightMatrix& w, const float* x, float* y, ThreadPool& pool) {
   }
   pool.ParallelForRef(w.rows, kRowAlign,
                       [&](size_t begin, size_t end, int) { Rows(w, px, y, begin, end); });
-}
-
-void MatVecBatch(const WeightMatrix& w, DecodeActivations& x, float* y, ThreadPool& pool) {
-  CheckWeightMatrix(w, "MatVecBatch");
-  if (x.cols() != w.cols) {
-    Fail(ErrorCode::kInvalidArgument, "MatVecBatch: activations of ", x.cols(), " columns for a ",
-         w.rows, " x ", w.cols, " matrix");
-  }
-  const size_t tokens = x.tokens();
-  if (tokens == 0 || w.rows == 0) return;
-  // Each row prepared as MatVec prepares a lone row, on this thread, before the workers.
-  const bool int8 = UsesInt8(w), bf16 = UsesRoundedBf16(w);
-  if (int8) x.Int8Row(0);
-  const Bf16Rows* rounded = bf16 ? &x.Bf16() : nullptr;
-  const auto prepared = [&](size_t t) {
-    PreparedX p{.x = x.x() + t * w.cols};
-    if (int8) p.int8 = x.Int8Row(t);
-    if (rounded) {
-      p.bf16_bits = rounded->bits + t * w.cols;
-      p.bf16_values = rounded->values + t * w.cols;
-    }
-    return p;
-  };
-  // Groups of weight rows small enough to stay in L1 while every x row passes over them:
-  // each weight byte comes from memory once for the whole batch. Whole groups of 4 rows, so
-  // every row goes through the kernels' 4-row path as it does in MatVec.
-  const size_t group =
-      std::max<size_t>(4, (32 * 1024 / std::max<size_t>(w.row_bytes, 1)) & ~size_t{3});
-  const auto rows = [&](size_t begin, size_t end) {
-    for (size_t g = begin; g < end; g += group) {
-      const size_t g_end = std::min(end, g + group);
-      for (size_t t = 0; t < tokens; ++t) Rows(w, prepared(t), y + t * w.rows, g, g_end);
-    }
-  };
-  if (w.rows * w.row_bytes < kMinBytesToSplit || pool.size() == 1) {
-    rows(0, w.rows);
-    return;
-  }
-  pool.ParallelForRef(w.rows, kRowAlign, [&](size_t begin, size_t end, int) { rows(begin, end); });
 }
 
 void MatVecPair(const WeightMatrix& w0, const WeightMatrix& w1, const float* x, float* y0,

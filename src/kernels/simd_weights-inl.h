@@ -49,6 +49,16 @@ HWY_INLINE float WeightAt(const hwy::float16_t* p, size_t i) {
   return F16ToF32(bits);
 }
 
+// The columns [begin, cols) of a row that do not fill a vector, one at a time (the decode
+// kernels' last step: kernels/matvec.cc and its batched twin, matvec_batch.cc).
+template <typename T, class DF>
+HWY_INLINE float DotRowTail(DF, const T* HWY_RESTRICT row, const float* HWY_RESTRICT x,
+                            size_t begin, size_t cols) {
+  float sum = 0.0f;
+  for (size_t c = begin; c < cols; ++c) sum += WeightAt(row, c) * x[c];
+  return sum;
+}
+
 }  // namespace plain_weights
 }  // namespace gemma::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();

@@ -22,6 +22,14 @@ bool HasInt8MatVec(DType dtype);
 // Requires HasInt8MatVec(w.dtype) and x.cols == w.cols.
 void QuantMatVecRowsInt8(const WeightMatrix& w, const quant::Int8Activations& x, float* y,
                          size_t row_begin, size_t row_end);
+// The same two decode products for several activation rows (MatVecBatch): y[t][r] for r in
+// [row_begin, row_end) and t < tokens, x[t] row t's activations (float32, or rounded to
+// int8), each row bit for bit what QuantMatVecRows / QuantMatVecRowsInt8 give it alone, each
+// weight block read from memory once for all the rows (kernels/quant/quant_matvec_batch.cc).
+void QuantMatVecBatchRows(const WeightMatrix& w, const float* const* x, size_t tokens,
+                          float* const* y, size_t row_begin, size_t row_end);
+void QuantMatVecBatchRowsInt8(const WeightMatrix& w, const quant::Int8Activations* const* x,
+                              size_t tokens, float* const* y, size_t row_begin, size_t row_end);
 // y[t * w.rows + r] for r in [row_begin, row_end), t in [0, tokens); x: [tokens, w.cols].
 // Overwrites y, or adds the product to it when add_to_y. prepacked: x already in register
 // tiles (PackedActivations::FloatTiles), or null.

@@ -33,25 +33,14 @@
 #include "base/dtype.h"
 #include "hwy/highway.h"
 #include "kernels/quant/blocks.h"
+#include "kernels/quant/half_table.h"
 #include "kernels/quant/int8_activations.h"
+#include "kernels/quant/int8_avx2-inl.h"
 #include "kernels/weight_matrix.h"
 
 #ifndef GEMMA_KERNELS_QUANT_QUANT_MATVEC_ACTIVATIONS_
 #define GEMMA_KERNELS_QUANT_QUANT_MATVEC_ACTIVATIONS_
 namespace gemma::quant_matvec {
-// Every float16 bit pattern as float32 (256 KiB). The integer kernels read one block scale
-// per 32 values; a table load costs a fraction of vpinsrw + vcvtph2ps, and only the few
-// hundred distinct scales of a matrix are touched, so they stay in L1/L2.
-struct HalfTable {
-  float values[65536];
-  HalfTable() {
-    for (uint32_t h = 0; h < 65536; ++h) values[h] = F16ToF32(static_cast<uint16_t>(h));
-  }
-};
-inline const float* HalfToFloatTable() {
-  static const HalfTable* table = new HalfTable();  // never freed: used until exit
-  return table->values;
-}
 // The decode kernels split blocks into whole vectors: at most 16 lanes (Q6_K's sub-blocks
 // are 16 values). Wider targets use the scalar reference.
 constexpr size_t kMaxLanes = 16;
@@ -231,169 +220,16 @@ using FastKernelQ4_K = KernelQ4_K;
 using FastKernelQ6_K = KernelQ6_K;
 
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
-// Integer kernels (QuantDot::kInt8): x was rounded to int8 per 32 values (x ~= dx[b] * q),
-// so a block's products are integer: vpmaddubsw multiplies 32 unsigned weight bytes by 32
-// signed activation bytes into 16 pair sums, vpmaddwd adds pairs into 8 int32 lanes, and
-// one conversion and one FMA per 32 values apply d_w * dx[b]. Weight offsets (-8 of Q4_0,
-// -32 of Q6_K) and Q4_K's minimums are not subtracted from the weights (the weights stay
-// unsigned for vpmaddubsw); they are applied once per block through the activation sums
-// (dsum, sum16) into a separate bias term. Every pair sum fits int16: |w| <= 63 (Q6_K)
-// or 15, |q| <= 127, and Q8_0's signed weights go through the sign trick (|w|, q * sign w),
-// at most 2 * 128 * 127.
-using Tag256 = hn::Full256<float>;
-
-HWY_INLINE __m256i Load256(const void* p) {
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-}
-HWY_INLINE float Sum8(__m256 v) {
-  return hn::GetLane(hn::SumOfLanes(Tag256(), hn::Vec<Tag256>{v}));
-}
-// sum u[i] * s[i] over 32 byte pairs, in 8 int32 lanes (4 consecutive pairs of values each).
-HWY_INLINE __m256i DotU8S8(__m256i u, __m256i s) {
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
-}
-// Lane `i` of v in every lane.
-HWY_INLINE __m256 BroadcastLane(__m256 v, int i) {
-  return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(i));
-}
-
-struct Int8Q8_0 {
-  static constexpr size_t kValues = 32, kBytes = sizeof(quant::BlockQ8_0), kRows = 4;
-  struct Acc {
-    __m256 sum{};
-  };
-  static HWY_INLINE void Dot(const uint8_t* HWY_RESTRICT blk, const quant::Int8Activations& a,
-                             size_t b, Acc& acc, const float* HWY_RESTRICT half) {
-    const __m256i w = Load256(blk + 2);
-    const __m256i q = Load256(a.q + 32 * b);
-    const __m256i p = DotU8S8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(q, w));
-    const float scale = half[LoadU16(blk)] * a.d[b];
-    acc.sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale), acc.sum);
-  }
-  static HWY_INLINE float Finish(const Acc& acc) { return Sum8(acc.sum); }
-};
-
-struct Int8Q4_0 {
-  static constexpr size_t kValues = 32, kBytes = sizeof(quant::BlockQ4_0), kRows = 4;
-  struct Acc {
-    __m256 sum{};
-    float offset = 0.0f;  // sum over blocks of d_w * dx * (sum of q): times 8 at the end
-  };
-  static HWY_INLINE void Dot(const uint8_t* HWY_RESTRICT blk, const quant::Int8Activations& a,
-                             size_t b, Acc& acc, const float* HWY_RESTRICT half) {
-    // Byte j holds value j (low nibble) and value j + 16 (high nibble): the same 16 bytes in
-    // both halves, the upper half shifted by 4, gives the 32 values in order.
-    const __m256i both =
-        _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2)));
-    const __m256i w = _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_setr_epi64x(0, 0, 4, 4)),
-                                       _mm256_set1_epi8(15));
-    const __m256i p = DotU8S8(w, Load256(a.q + 32 * b));
-    const float dw = half[LoadU16(blk)];
-    acc.sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * a.d[b]), acc.sum);
-    acc.offset = std::fma(dw, a.dsum[b], acc.offset);
-  }
-  static HWY_INLINE float Finish(const Acc& acc) { return Sum8(acc.sum) - 8.0f * acc.offset; }
-};
-
-struct Int8Q4_K {
-  static constexpr size_t kValues = 256, kBytes = sizeof(quant::BlockQ4_K), kRows = 2;
-  struct Acc {
-    __m256 sum{};
-    __m256 mins{};  // dmin * m_j * dx_j * (sum of q over sub-block j)
-  };
-  static HWY_INLINE void Dot(const uint8_t* HWY_RESTRICT blk, const quant::Int8Activations& a,
-                             size_t sb, Acc& acc, const float* HWY_RESTRICT half) {
-    const float d = half[LoadU16(blk)];
-    const float dmin = half[LoadU16(blk + 2)];
-    uint8_t sc[8], m[8];
-    quant::UnpackScalesMinsK4(blk + 4, sc, m);
-    const __m256 dx = _mm256_loadu_ps(a.d + 8 * sb);
-    const __m256 scale =
-        _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
-                                        _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc)))),
-                                    _mm256_set1_ps(d)),
-                      dx);
-    const __m256 mins = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
-                                          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(m)))),
-                                      _mm256_set1_ps(dmin));
-    acc.mins = _mm256_fmadd_ps(mins, _mm256_loadu_ps(a.dsum + 8 * sb), acc.mins);
-    const uint8_t* HWY_RESTRICT qs = blk + 16;
-    const int8_t* HWY_RESTRICT q = a.q + 256 * sb;
-    const __m256i low4 = _mm256_set1_epi8(15);
-    // 32 bytes give 64 values: low nibbles are sub-block 2j, high nibbles sub-block 2j + 1.
-    for (int j = 0; j < 4; ++j) {
-      const __m256i v = Load256(qs + 32 * j);
-      const __m256i lo = _mm256_and_si256(v, low4);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-      const __m256i p_lo = DotU8S8(lo, Load256(q + 64 * j));
-      const __m256i p_hi = DotU8S8(hi, Load256(q + 64 * j + 32));
-      acc.sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p_lo), BroadcastLane(scale, 2 * j), acc.sum);
-      acc.sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p_hi), BroadcastLane(scale, 2 * j + 1), acc.sum);
-    }
-  }
-  static HWY_INLINE float Finish(const Acc& acc) { return Sum8(acc.sum) - Sum8(acc.mins); }
-};
-
-struct Int8Q6_K {
-  static constexpr size_t kValues = 256, kBytes = sizeof(quant::BlockQ6_K), kRows = 2;
-  struct Acc {
-    __m256 sum{};
-    __m256 offset{};  // the -32 of every value, times 32 at the end
-  };
-  // 32 unsigned 6-bit values (two 16-value sub-blocks, scales pair p of the block) times q.
-  static HWY_INLINE __m256i Dot32(__m256i w, const int8_t* HWY_RESTRICT q, __m256i scales16,
-                                  int pair) {
-    // [scale 2p x 8 | scale 2p + 1 x 8] as int16: the pair is 32-bit word p of scales16.
-    const __m256i pair_word = _mm256_permutevar8x32_epi32(scales16, _mm256_set1_epi32(pair));
-    const __m256i spread = _mm256_shuffle_epi8(
-        pair_word, _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2,
-                                    3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3));
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(w, Load256(q)), spread);
-  }
-  static HWY_INLINE void Dot(const uint8_t* HWY_RESTRICT blk, const quant::Int8Activations& a,
-                             size_t sb, Acc& acc, const float* HWY_RESTRICT half) {
-    const uint8_t* HWY_RESTRICT ql = blk;
-    const uint8_t* HWY_RESTRICT qh = blk + 128;
-    const __m256i scales16 =
-        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 192)));
-    const __m256 ddx =
-        _mm256_mul_ps(_mm256_loadu_ps(a.d + 8 * sb), _mm256_set1_ps(half[LoadU16(blk + 208)]));
-    // Offset: sum over sub-blocks s of scale_s * (sum of q over s); int32 lane j covers the
-    // two sub-blocks of 32-value block j.
-    const __m256i sums = _mm256_madd_epi16(scales16, Load256(a.sum16 + 16 * sb));
-    acc.offset = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), ddx, acc.offset);
-    const int8_t* HWY_RESTRICT q = a.q + 256 * sb;
-    const __m256i low4 = _mm256_set1_epi8(15);
-    const __m256i bits45 = _mm256_set1_epi8(0x30);
-    // Byte l of each half's ql (64 bytes) and qh (32 bytes) gives values l, l + 32, l + 64,
-    // l + 96 of the half (ggml's dequantize_row_q6_K).
-    for (int n = 0; n < 2; ++n) {
-      const __m256i lo = Load256(ql + 64 * n), hi = Load256(ql + 64 * n + 32);
-      const __m256i h = Load256(qh + 32 * n);
-      const __m256i w1 = _mm256_or_si256(_mm256_and_si256(lo, low4),
-                                         _mm256_and_si256(_mm256_slli_epi16(h, 4), bits45));
-      const __m256i w2 = _mm256_or_si256(_mm256_and_si256(hi, low4),
-                                         _mm256_and_si256(_mm256_slli_epi16(h, 2), bits45));
-      const __m256i w3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lo, 4), low4),
-                                         _mm256_and_si256(h, bits45));
-      const __m256i w4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(hi, 4), low4),
-                                         _mm256_and_si256(_mm256_srli_epi16(h, 2), bits45));
-      const int8_t* HWY_RESTRICT qn = q + 128 * n;
-      const int b = 4 * n;  // first 32-value block of this half
-      acc.sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Dot32(w1, qn, scales16, b)),
-                                BroadcastLane(ddx, b), acc.sum);
-      acc.sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Dot32(w2, qn + 32, scales16, b + 1)),
-                                BroadcastLane(ddx, b + 1), acc.sum);
-      acc.sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Dot32(w3, qn + 64, scales16, b + 2)),
-                                BroadcastLane(ddx, b + 2), acc.sum);
-      acc.sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Dot32(w4, qn + 96, scales16, b + 3)),
-                                BroadcastLane(ddx, b + 3), acc.sum);
-    }
-  }
-  static HWY_INLINE float Finish(const Acc& acc) {
-    return Sum8(acc.sum) - 32.0f * Sum8(acc.offset);
-  }
-};
+// Integer kernels (QuantDot::kInt8): the arithmetic of each block is in int8_avx2-inl.h,
+// shared with the batched kernels (quant_matvec_batch.cc).
+using int8_avx2::FinishQ4_0Rows;
+using int8_avx2::Int8Q4_0;
+using int8_avx2::Int8Q4_K;
+using int8_avx2::Int8Q6_K;
+using int8_avx2::Int8Q8_0;
+using int8_avx2::MultiplyQ4_0Pair;
+using int8_avx2::Q4_0Pair;
+using int8_avx2::UnpackQ4_0Pair;
 #endif  // HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
 
 // y[r] for r in [row_begin, row_end).
@@ -504,11 +340,7 @@ void Int8RowsT(const std::byte* data, size_t row_bytes, size_t cols,
 // low nibbles of both blocks in one register, high nibbles in another (the activations
 // are stored in that order, q_pairs), so the products of both blocks need 2 vpmaddubsw,
 // 1 vpaddw (pair sums <= 4 * 15 * 127 fit int16), 1 vpmaddwd, 1 conversion and 1 FMA.
-HWY_INLINE uint64_t FourHalves(const uint8_t* const* w, size_t offset) {
-  return uint64_t{LoadU16(w[0] + offset)} | uint64_t{LoadU16(w[1] + offset)} << 16 |
-         uint64_t{LoadU16(w[2] + offset)} << 32 | uint64_t{LoadU16(w[3] + offset)} << 48;
-}
-
+//
 // Rows w[0 .. kRows) of a group into y[0 .. kRows): kRows is 4, or 1 for the rows left over,
 // with w[] holding that row four times (the lanes of the other three are computed and
 // unused), so a row gets the same operations in either case.
@@ -517,46 +349,20 @@ HWY_INLINE void Int8GroupQ4_0(const uint8_t* const w[4], size_t blocks, size_t p
                               const quant::Int8Activations& act, const float* HWY_RESTRICT half,
                               float* y) {
   constexpr size_t kBytes = sizeof(quant::BlockQ4_0);
-  const size_t pairs = blocks / 2;
-  const __m256i low4 = _mm256_set1_epi8(15);
-  const __m256i ones = _mm256_set1_epi16(1);
   __m256 acc[kRows] = {};
   __m256 offset = _mm256_setzero_ps();  // lanes i and i + 4: row i
-  for (size_t p = 0; p < pairs; ++p) {
+  for (size_t p = 0; p < blocks / 2; ++p) {
     const size_t off = 2 * p * kBytes;
-    const __m256 dw =
-        _mm256_cvtph_ps(_mm_set_epi64x(static_cast<int64_t>(FourHalves(w, off + kBytes)),
-                                       static_cast<int64_t>(FourHalves(w, off))));
-    const __m256 scale = _mm256_mul_ps(dw, _mm256_loadu_ps(act.d4 + 8 * p));
-    offset = _mm256_fmadd_ps(dw, _mm256_loadu_ps(act.dsum4 + 8 * p), offset);
-    const __m256i qa = Load256(act.q_pairs + 64 * p);
-    const __m256i qb = Load256(act.q_pairs + 64 * p + 32);
-#pragma GCC unroll 4
     for (int i = 0; i < kRows; ++i) {
       // The next group's rows, at the same offset: rows are short (1152 bytes at 2048
       // columns), too short for the hardware prefetchers to ramp up on each of them.
       _mm_prefetch(reinterpret_cast<const char*>(w[i] + prefetch_distance + off), _MM_HINT_T0);
-      const __m256i v = _mm256_inserti128_si256(
-          _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i] + off + 2))),
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i] + off + kBytes + 2)), 1);
-      const __m256i lo = _mm256_and_si256(v, low4);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-      const __m256i p16 =
-          _mm256_add_epi16(_mm256_maddubs_epi16(lo, qa), _mm256_maddubs_epi16(hi, qb));
-      const __m256 s = _mm256_permutevar8x32_ps(
-          scale, _mm256_setr_epi32(i, i, i, i, i + 4, i + 4, i + 4, i + 4));
-      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)), s, acc[i]);
     }
+    Q4_0Pair u;
+    UnpackQ4_0Pair<kRows>(w, off, u);
+    MultiplyQ4_0Pair<kRows>(u, act, p, acc, offset);
   }
-  alignas(32) float offsets[8];
-  _mm256_store_ps(offsets, offset);
-  for (int i = 0; i < kRows; ++i) {
-    Int8Q4_0::Acc tail{acc[i], offsets[i] + offsets[i + 4]};
-    for (size_t b = 2 * pairs; b < blocks; ++b) {
-      Int8Q4_0::Dot(w[i] + b * kBytes, act, b, tail, half);
-    }
-    y[i] = Int8Q4_0::Finish(tail);
-  }
+  FinishQ4_0Rows(w, kRows, blocks, act, half, acc, offset, y);
 }
 
 void Int8RowsQ4_0(const std::byte* data, size_t row_bytes, size_t cols,
