@@ -1,11 +1,11 @@
 // gemma-rt tokenize | detokenize: text <-> ids with a model's tokenizer, for checking the
 // tokenizer against other implementations (--jsonl runs a whole corpus in one process).
-//   gemma-rt tokenize (--model DIR | --tokenizer FILE) [--bos] (--text T | --file F | --jsonl F)
-//   gemma-rt detokenize (--model DIR | --tokenizer FILE) --ids 2,651,...
+//   gemma-rt tokenize (--model DIR|FILE.gguf | --tokenizer FILE) [--bos] (--text T | --file F |
+//   --jsonl F) gemma-rt detokenize (--model DIR|FILE.gguf | --tokenizer FILE) --ids 2,651,...
 #include <charconv>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -15,13 +15,16 @@
 #include "apps/gemma-rt/command.h"
 #include "apps/gemma-rt/id_list.h"
 #include "base/error.h"
+#include "engine/model_tokenizer.h"
+#include "io/input_file.h"
+#include "model/model_loader.h"
 #include "tokenizer/tokenizer.h"
 
 namespace gemma::cli {
 namespace {
 
 struct TokenizerSource {
-  std::string model;      // a model directory with tokenizer.json or tokenizer.model
+  std::string model;      // a .gguf file, or a model directory with tokenizer.json / .model
   std::string tokenizer;  // or the tokenizer file itself
 };
 
@@ -40,18 +43,19 @@ struct DetokenizeOptions {
 
 std::unique_ptr<Tokenizer> LoadTokenizer(const TokenizerSource& source) {
   if (!source.tokenizer.empty()) return Tokenizer::FromFile(source.tokenizer);
-  std::unique_ptr<Tokenizer> tokenizer = Tokenizer::FromModelDirectory(source.model);
+  std::error_code error;
+  if (!std::filesystem::exists(source.model, error)) {
+    Fail(ErrorCode::kNotFound, source.model, ": no such model directory or file");
+  }
+  // A .gguf file's own vocabulary, or a directory's tokenizer.json / tokenizer.model.
+  std::unique_ptr<Tokenizer> tokenizer = LoadModelTokenizer(source.model);
   if (!tokenizer) {
-    Fail(ErrorCode::kNotFound, "--model ", source.model,
-         ": the directory has neither tokenizer.json nor tokenizer.model");
+    Fail(ErrorCode::kNotFound, source.model,
+         IsGgufModelPath(source.model)
+             ? ": the GGUF file carries no tokenizer (no tokenizer.ggml.tokens)"
+             : ": the model has neither tokenizer.json nor tokenizer.model");
   }
   return tokenizer;
-}
-
-std::string ReadFile(const std::string& path, const char* flag) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) Fail(ErrorCode::kNotFound, flag, " ", path, ": cannot open the file");
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 std::string IdsJson(const std::vector<int32_t>& ids) {
@@ -65,17 +69,35 @@ std::string IdsJson(const std::vector<int32_t>& ids) {
 
 void Print(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
 
+// The file the tokenizer came from, to name it in errors that arise while encoding.
+const std::string& SourceName(const TokenizerSource& source) {
+  return source.tokenizer.empty() ? source.model : source.tokenizer;
+}
+
 int RunTokenize(const TokenizeOptions& options, bool has_text) {
   const std::unique_ptr<Tokenizer> tokenizer = LoadTokenizer(options.source);
+  const auto encode = [&](std::string_view text) {
+    return NamingFile(SourceName(options.source),
+                      [&] { return tokenizer->Encode(text, options.bos); });
+  };
   if (options.jsonl.empty()) {
-    const std::string text = has_text ? options.text : ReadFile(options.file, "--file");
-    Print(IdsJson(tokenizer->Encode(text, options.bos)) + "\n");
+    const std::string text = has_text ? options.text
+                                      : ReadInputFile(options.file, {.what = "tokenize --file",
+                                                                     .max_bytes = kMaxTextFileBytes,
+                                                                     .allow_streams = true});
+    Print(IdsJson(encode(text)) + "\n");
     return 0;
   }
+  // Streamed line by line, each line bounded (a pipe or /dev/zero never ends).
+  std::error_code error;
+  if (std::filesystem::is_directory(options.jsonl, error)) {
+    Fail(ErrorCode::kInvalidArgument, options.jsonl, ": is a directory; expected a JSONL file");
+  }
   std::ifstream in(options.jsonl, std::ios::binary);
-  if (!in) Fail(ErrorCode::kNotFound, "--jsonl ", options.jsonl, ": cannot open the file");
+  if (!in) Fail(ErrorCode::kNotFound, options.jsonl, ": cannot open (tokenize --jsonl)");
   std::string line;
-  for (int line_number = 1; std::getline(in, line); ++line_number) {
+  int64_t line_number = 0;
+  while (ReadBoundedLine(in, line, kMaxLineBytes, options.jsonl, line_number)) {
     nlohmann::json record;
     try {
       record = nlohmann::json::parse(line);
@@ -87,8 +109,7 @@ int RunTokenize(const TokenizeOptions& options, bool has_text) {
       Fail(ErrorCode::kFormat, options.jsonl, ":", line_number,
            ": expected an object with a string field \"text\"");
     }
-    const std::vector<int32_t> ids =
-        tokenizer->Encode(record["text"].get<std::string>(), options.bos);
+    const std::vector<int32_t> ids = encode(record["text"].get<std::string>());
     Print("{\"ids\": " + IdsJson(ids) + "}\n");
   }
   return 0;
@@ -107,8 +128,9 @@ int RunDetokenize(const DetokenizeOptions& options) {
 void AddTokenizeCommands(CLI::App& app, RunFunction& run) {
   auto tokenize = std::make_shared<TokenizeOptions>();
   CLI::App* encode = app.add_subcommand("tokenize", "Print the token ids of a text as JSON");
-  CLI::Option* model = encode->add_option("--model", tokenize->source.model,
-                                          "Model directory with tokenizer.json or tokenizer.model");
+  CLI::Option* model =
+      encode->add_option("--model", tokenize->source.model,
+                         "Model directory (tokenizer.json or tokenizer.model) or .gguf file");
   CLI::Option* file = encode->add_option("--tokenizer", tokenize->source.tokenizer,
                                          "tokenizer.json or SentencePiece tokenizer.model");
   model->excludes(file);
@@ -135,7 +157,7 @@ void AddTokenizeCommands(CLI::App& app, RunFunction& run) {
   CLI::App* decode = app.add_subcommand("detokenize", "Print the text of token ids");
   CLI::Option* decode_model =
       decode->add_option("--model", detokenize->source.model,
-                         "Model directory with tokenizer.json or tokenizer.model");
+                         "Model directory (tokenizer.json or tokenizer.model) or .gguf file");
   CLI::Option* decode_file = decode->add_option("--tokenizer", detokenize->source.tokenizer,
                                                 "tokenizer.json or SentencePiece tokenizer.model");
   decode_model->excludes(decode_file);

@@ -48,6 +48,40 @@ TEST(CliInspect, JsonOutput) {
   EXPECT_EQ(j["tensors"][0]["shard"], "model.safetensors");
 }
 
+// Issue 12: inspect reads a .gguf file too: its config, metadata, tokenizer and tensor types.
+TEST(CliInspect, GgufFileShowsMetadataTokenizerAndTensorTypes) {
+  const std::string gguf =
+      std::string(GEMMA_TEST_DATA_DIR) + "/gguf/small-2b-256/model-q4_k_m.gguf";
+  const RunResult r = RunCli("inspect --model " + gguf);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* part : {"format       GGUF version 3", "vocab 1024", "parameters   2229504",
+                           "tokenizer    llama, 1024 pieces", "general.file_type",
+                           "tokenizer.ggml.tokens                       string[1024]", "bytes Q4_K",
+                           "bytes Q6_K", "blk.1.ffn_down.weight"}) {
+    EXPECT_NE(r.output.find(part), std::string::npos) << part << " missing in " << r.output;
+  }
+  const RunResult j = RunCli("inspect --json --model " + gguf, /*with_stderr=*/false);
+  ASSERT_EQ(j.exit_code, 0) << j.output;
+  const nlohmann::json json = nlohmann::json::parse(j.output);
+  EXPECT_EQ(json["format"]["name"], "GGUF");
+  EXPECT_EQ(json["parameters"], 2229504);
+  EXPECT_EQ(json["tokenizer"]["pieces"], 1024);
+  EXPECT_EQ(json["tokenizer"]["bos_id"], 2);
+  ASSERT_EQ(json["tensors"].size(), 20u);
+  bool found = false;
+  for (const auto& t : json["tensors"]) {
+    if (t["name"] == "blk.0.attn_q.weight") {
+      found = true;
+      EXPECT_EQ(t["dtype"], "Q4_K");
+      EXPECT_EQ(t["shape"], nlohmann::json::array({256, 256}));
+    }
+  }
+  EXPECT_TRUE(found);
+  bool has_arch = false;
+  for (const auto& kv : json["metadata"]) has_arch |= kv["key"] == "general.architecture";
+  EXPECT_TRUE(has_arch);
+}
+
 TEST(CliInspect, NonexistentDirectory) {
   ScratchDir dir("cli");
   ExpectOneClearError(RunCli("inspect --model " + dir.File("nope")), dir.File("nope"));

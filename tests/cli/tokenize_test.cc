@@ -90,7 +90,25 @@ TEST(CliTokenize, SentencePieceModelDirectory) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output, "[4,381,275]\n");  // spm_encode's ids (spm_small_expected.jsonl)
   EXPECT_EQ(back.output, "<start_of_turn>user");
-  ExpectOneClearError(none, "neither tokenizer.json nor tokenizer.model");
+  ExpectOneClearError(none, (dir / "nothing").string() + ": no such model directory or file");
+  const RunResult empty =
+      RunCli("tokenize --model " + Quote(kData + "../golden/tiny-2b-f32") + " --text x");
+  ExpectOneClearError(empty, "neither tokenizer.json nor tokenizer.model");
+}
+
+// Issue 12: a .gguf file is accepted wherever --model is, with the tokenizer it carries
+// (the synthetic vocabulary of tests/data/gguf/README.md: <start_of_turn> 106,
+// <end_of_turn> 107, byte pieces from 108).
+TEST(CliTokenize, GgufModelUsesTheTokenizerItCarries) {
+  const std::string gguf =
+      Quote(std::string(GEMMA_TEST_DATA_DIR) + "/gguf/small-2b-256/model-q4_k_m.gguf");
+  const RunResult r =
+      RunCli("tokenize --model " + gguf + " --bos --text " + Quote("<start_of_turn><end_of_turn>"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "[2,106,107]\n");
+  const RunResult back = RunCli("detokenize --model " + gguf + " --ids 106,107,108");
+  ASSERT_EQ(back.exit_code, 0) << back.output;
+  EXPECT_EQ(back.output, std::string("<start_of_turn><end_of_turn>\0", 29));
 }
 
 TEST(CliTokenize, BadInputGivesOneClearError) {
