@@ -12,8 +12,6 @@
 // The output is written to a temporary file beside it and renamed into place at the end, so
 // a killed run never leaves a partial file under the final name. Sampling defaults:
 // temperature 1, seed 0, so a file gives the same results on every run.
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -31,8 +29,10 @@
 #include <vector>
 
 #include "apps/gemma-rt/command.h"
+#include "apps/gemma-rt/error_output.h"
 #include "base/error.h"
 #include "gemma_rt/engine.h"
+#include "io/atomic_file.h"
 
 namespace gemma::cli {
 namespace {
@@ -40,8 +40,10 @@ namespace {
 using Json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-// A line longer than this is refused (its output line says so) instead of being read whole.
+// A line longer than this is refused (its output line says so) instead of being read whole;
+// an input with no newline in kMaxSkippedBytes is not JSONL and stops the run.
 constexpr size_t kMaxLineBytes = 16 << 20;
+constexpr uint64_t kMaxSkippedBytes = uint64_t{256} << 20;
 
 struct BatchFlags {
   std::string model;
@@ -144,50 +146,6 @@ Json ErrorLine(const Json& id, const std::string& message, size_t line) {
   return {{"id", id}, {"error", {{"message", message}, {"line", line}}}};
 }
 
-// The output file, written under a temporary name and renamed into place by Commit.
-class AtomicOutput {
- public:
-  explicit AtomicOutput(const std::string& path) : path_(path) {
-    // Renaming over a device or a directory would replace it: only regular files.
-    struct stat st {};
-    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-      Fail(ErrorCode::kInvalidArgument, path, ": exists and is not a regular file");
-    }
-    temp_ = path + ".tmp.XXXXXX";
-    fd_ = ::mkstemp(temp_.data());
-    if (fd_ < 0)
-      Fail(ErrorCode::kIo, path, ": cannot create a file beside it: ", std::strerror(errno));
-    ::fchmod(fd_, 0644);
-  }
-  ~AtomicOutput() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(temp_.c_str());
-  }
-  void Write(const std::string& text) {
-    size_t done = 0;
-    while (done < text.size()) {
-      const ssize_t n = ::write(fd_, text.data() + done, text.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) Fail(ErrorCode::kIo, path_, ": cannot write: ", std::strerror(errno));
-      done += static_cast<size_t>(n);
-    }
-  }
-  void Commit() {
-    if (::fsync(fd_) != 0) Fail(ErrorCode::kIo, path_, ": cannot write: ", std::strerror(errno));
-    ::close(fd_);
-    fd_ = -1;
-    if (std::rename(temp_.c_str(), path_.c_str()) != 0) {
-      Fail(ErrorCode::kIo, path_, ": cannot rename ", temp_, " into place: ", std::strerror(errno));
-    }
-    committed_ = true;
-  }
-
- private:
-  std::string path_, temp_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
-
 // Results come back on the engine's thread in any order; the main thread writes them in
 // input order.
 struct Results {
@@ -203,7 +161,8 @@ int RunBatch(const BatchFlags& f) {
   }
   std::ifstream in(f.input, std::ios::binary);
   if (!in) Fail(ErrorCode::kIo, f.input, ": cannot open: ", std::strerror(errno));
-  AtomicOutput out(f.output);  // before loading: a bad --output fails at once
+  RemoveLeftovers(RemoveStaleTemporaryFiles(f.output));
+  AtomicFile out(f.output);  // before loading: a bad --output fails at once
   const gemma_rt::Model model = gemma_rt::Model::Load(
       {.path = f.model, .threads = f.threads, .exact_quantized_products = f.exact_quant});
   gemma_rt::Engine engine(model, {.max_sequences = f.parallel});
@@ -232,6 +191,7 @@ int RunBatch(const BatchFlags& f) {
       const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
       std::fprintf(stderr, "\r%zu done, %zu in flight, %.1f tokens/s   ", written, read - written,
                    seconds > 0 ? static_cast<double>(results.completion_tokens) / seconds : 0.0);
+      SetStderrLineOpen(true);  // an error line printed now starts on a line of its own
     }
   };
   while (true) {
@@ -239,6 +199,7 @@ int RunBatch(const BatchFlags& f) {
     bool too_long = false;
     char c;
     bool got_any = false;
+    uint64_t skipped = 0;
     while (in.get(c)) {
       got_any = true;
       if (c == '\n') break;
@@ -246,6 +207,11 @@ int RunBatch(const BatchFlags& f) {
         line.push_back(c);
       } else {
         too_long = true;
+        // A stream without newlines (/dev/zero) would be skipped through forever.
+        if (++skipped > kMaxSkippedBytes) {
+          Fail(ErrorCode::kInvalidArgument, f.input, ":", file_line + 1, ": no newline in ",
+               kMaxSkippedBytes, " bytes; not a JSONL file");
+        }
       }
     }
     if (!got_any) break;
@@ -290,9 +256,10 @@ int RunBatch(const BatchFlags& f) {
     write_ready(/*wait_for_one=*/read - written >= window);
   }
   while (written < read) write_ready(/*wait_for_one=*/true);
-  out.Commit();
+  out.Commit(out.bytes_written());
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   if (progress) std::fprintf(stderr, "\n");
+  SetStderrLineOpen(false);
   std::fprintf(stderr,
                "%zu requests (%zu failed), %llu tokens generated in %.2f s (%.1f tokens/s)\n", read,
                errors, static_cast<unsigned long long>(results.completion_tokens), seconds,

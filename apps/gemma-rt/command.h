@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <string>
+#include <vector>
 
 namespace gemma::cli {
 
@@ -16,6 +18,10 @@ inline void AddExactQuantFlag(CLI::App& cmd, bool& exact_quant) {
                "weights) instead of activations rounded to int8 (quantized types) or to bf16 "
                "(bf16 weights), as llama.cpp does (default, faster)");
 }
+
+// Removes what killed runs left next to the files a command is about to write (temporary
+// files no live process holds; io/atomic_file.h) and says so on stderr.
+void RemoveLeftovers(const std::vector<std::string>& removed);
 
 void AddInspectCommand(CLI::App& app, RunFunction& run);
 void AddTokenizeCommands(CLI::App& app, RunFunction& run);  // tokenize, detokenize

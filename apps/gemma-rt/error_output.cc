@@ -1,5 +1,7 @@
 #include "apps/gemma-rt/error_output.h"
 
+#include "apps/gemma-rt/command.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -84,6 +86,13 @@ int PrintErrorLine(std::string_view message) {
 
 void SetStderrLineOpen(bool open) { stderr_line_open = open; }
 
+void RemoveLeftovers(const std::vector<std::string>& removed) {
+  for (const std::string& path : removed) {
+    std::fprintf(stderr, "gemma-rt: removed %s, a partial file left by an interrupted run\n",
+                 OneLineMessage(path).c_str());
+  }
+}
+
 void AddFlagChecks(CLI::App& app) { AddChecks(app); }
 
 int ReportFlagError(const CLI::App& app, int argc, char** argv, const CLI::ParseError& error) {
@@ -106,6 +115,19 @@ int ReportFlagError(const CLI::App& app, int argc, char** argv, const CLI::Parse
   const std::string where = command.empty() ? "gemma-rt" : command;
   return PrintErrorLine(where + ": " + error.what() + " (see gemma-rt " +
                         (command.empty() ? "" : command + " ") + "--help)");
+}
+
+std::string OutOfMemoryMessage(const CLI::App& app, int argc, char** argv) {
+  std::string subject =
+      app.get_subcommands().empty() ? "gemma-rt" : app.get_subcommands()[0]->get_name();
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--model" && i + 1 < argc) subject = argv[i + 1];
+    if (arg.starts_with("--model=")) subject = std::string(arg.substr(8));
+  }
+  return subject +
+         ": out of memory (the machine could not give what this model, input or these flags "
+         "need)";
 }
 
 int CheckStdout() {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
 #include <string_view>
 
 namespace gemma::cli {
@@ -23,6 +24,9 @@ void AddFlagChecks(CLI::App& app);
 
 // The error line for a CLI11 parse error: names the subcommand (or the unknown word).
 int ReportFlagError(const CLI::App& app, int argc, char** argv, const CLI::ParseError& error);
+
+// The error for std::bad_alloc: names --model's value when given, else the subcommand.
+std::string OutOfMemoryMessage(const CLI::App& app, int argc, char** argv);
 
 // Flushes stdout; a failed write to it (a full disk, /dev/full) is an error naming it.
 int CheckStdout();

@@ -8,6 +8,7 @@
 
 #include "apps/gemma-rt/command.h"
 #include "base/error.h"
+#include "io/atomic_file.h"
 #include "model/random_weights.h"
 
 namespace gemma::cli {
@@ -30,6 +31,10 @@ int RunMakeRandom(const MakeRandomOptions& options) {
   const std::optional<DType> dtype = ParseDType(options.dtype);
   if (!dtype || (*dtype != DType::kBF16 && *dtype != DType::kF32 && *dtype != DType::kF16)) {
     Fail(ErrorCode::kInvalidArgument, "--dtype '", options.dtype, "': expected bf16, f16 or f32");
+  }
+  std::error_code error;
+  if (std::filesystem::is_directory(options.out, error)) {
+    RemoveLeftovers(RemoveStaleTemporaryFilesIn(options.out));
   }
   const auto start = std::chrono::steady_clock::now();
   const WrittenCheckpoint written = WriteRandomCheckpoint({.config = config,

@@ -10,6 +10,7 @@
 #include "apps/gemma-rt/command.h"
 #include "apps/gemma-rt/error_output.h"
 #include "base/error.h"
+#include "io/atomic_file.h"
 #include "io/gguf.h"
 #include "model/gguf_model.h"
 #include "model/gguf_model_quantize.h"
@@ -49,6 +50,15 @@ std::vector<GgufKeyValue> TokenizerKeysFor(const std::string& model_path,
     v.scores.push_back(score);
     v.types.push_back(static_cast<int32_t>(type));
   };
+  // llama.cpp (and gemma-rt's generation) need one piece per row of the embedding: a file
+  // with another count would be written fine and then fail or mislead.
+  const auto check_size = [&](const fs::path& path) {
+    if (static_cast<int64_t>(v.pieces.size()) != config.vocab_size) {
+      Fail(ErrorCode::kInvalidArgument, path.string(), ": ", v.pieces.size(),
+           " pieces, but the model's vocabulary has ", config.vocab_size,
+           " rows; the GGUF tokenizer must match the model");
+    }
+  };
   const fs::path spm_path = dir / "tokenizer.model";
   if (fs::exists(spm_path)) {
     sentencepiece::SentencePieceProcessor spm;
@@ -67,6 +77,7 @@ std::vector<GgufKeyValue> TokenizerKeysFor(const std::string& model_path,
         type = GgufTokenType::kByte;
       add(spm.IdToPiece(id), spm.GetScore(id), type);
     }
+    check_size(spm_path);
     return VocabularyGgufMetadata(v);
   }
   std::unique_ptr<Tokenizer> tokenizer = Tokenizer::FromModelDirectory(dir.string());
@@ -85,6 +96,7 @@ std::vector<GgufKeyValue> TokenizerKeysFor(const std::string& model_path,
     }
     add(piece, type == GgufTokenType::kNormal ? -static_cast<float>(id) : 0.0f, type);
   }
+  check_size(fs::exists(dir / "tokenizer.json") ? dir / "tokenizer.json" : dir);
   return VocabularyGgufMetadata(v);
 }
 
@@ -102,6 +114,7 @@ void PrintProgress(const QuantizeProgress& p) {
 
 int RunQuantize(const QuantizeCommandOptions& options) {
   const auto start = std::chrono::steady_clock::now();
+  RemoveLeftovers(RemoveStaleTemporaryFiles(options.out));
   std::vector<GgufKeyValue> tokenizer_keys;
   if (!IsGgufModelPath(options.model)) {
     tokenizer_keys = TokenizerKeysFor(options.model, LoadModelWeights(options.model).config);

@@ -10,7 +10,7 @@ namespace gemma {
 
 GgufWriter::GgufWriter(const std::string& path, const std::vector<GgufKeyValue>& metadata,
                        const std::vector<GgufTensorDecl>& tensors, uint64_t alignment)
-    : path_(path), temp_path_(path + ".tmp"), tensors_(tensors), alignment_(alignment) {
+    : path_(path), tensors_(tensors), alignment_(alignment) {
   if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
     Fail(ErrorCode::kInvalidArgument, path, ": alignment ", alignment, " is not a power of two");
   }
@@ -42,10 +42,7 @@ GgufWriter::GgufWriter(const std::string& path, const std::vector<GgufKeyValue>&
     sizes_.push_back(ByteSize(t.dtype, static_cast<size_t>(elements)));
   }
 
-  file_ = std::fopen(temp_path_.c_str(), "wb");
-  if (file_ == nullptr) {
-    Fail(ErrorCode::kIo, temp_path_, ": cannot create: ", std::strerror(errno));
-  }
+  file_ = std::make_unique<AtomicFile>(path);
   const uint32_t magic = kGgufMagic;
   const uint32_t version = 3;
   const uint64_t tensor_count = tensors_.size();
@@ -76,20 +73,13 @@ GgufWriter::GgufWriter(const std::string& path, const std::vector<GgufKeyValue>&
     offset += (sizes_[i] + alignment_ - 1) / alignment_ * alignment_;
   }
   PadTo(alignment_);
+  planned_bytes_ = position_ + offset;
 }
 
-GgufWriter::~GgufWriter() {
-  if (file_ != nullptr) {
-    std::fclose(file_);
-    std::remove(temp_path_.c_str());
-  }
-}
+GgufWriter::~GgufWriter() = default;  // an unfinished file_ removes its temporary file
 
 void GgufWriter::Write(const void* data, size_t n) {
-  if (n > 0 && std::fwrite(data, 1, n, file_) != n) {
-    Fail(ErrorCode::kIo, temp_path_, ": write failed at byte ", position_, ": ",
-         std::strerror(errno));
-  }
+  file_->Write(data, n);
   position_ += n;
 }
 
@@ -147,24 +137,16 @@ void GgufWriter::WriteTensor(std::string_view name, std::span<const std::byte> b
   ++next_;
 }
 
-void GgufWriter::Finish() {
+void GgufWriter::Finish(const std::function<void(const std::string& temporary_path)>& verify) {
   if (file_ == nullptr) Fail(ErrorCode::kInvalidArgument, path_, ": writer already finished");
   if (next_ != tensors_.size()) {
     Fail(ErrorCode::kInvalidArgument, path_, ": only ", next_, " of ", tensors_.size(),
          " tensors were written (next: '", tensors_[next_].name, "')");
   }
-  const bool flushed = std::fflush(file_) == 0;
-  const bool closed = std::fclose(file_) == 0;
-  file_ = nullptr;
-  if (!flushed || !closed) {
-    std::remove(temp_path_.c_str());
-    Fail(ErrorCode::kIo, temp_path_, ": cannot flush: ", std::strerror(errno));
-  }
-  if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
-    const int err = errno;
-    std::remove(temp_path_.c_str());
-    Fail(ErrorCode::kIo, path_, ": cannot rename from ", temp_path_, ": ", std::strerror(err));
-  }
+  file_->Finish(planned_bytes_);
+  if (verify) verify(file_->temporary_path());
+  file_->Publish();
+  file_.reset();
 }
 
 }  // namespace gemma

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "base/error.h"
+#include "io/atomic_file.h"
 
 namespace gemma {
 namespace {
@@ -42,41 +43,6 @@ void CheckWritable(const std::vector<TensorToWrite>& tensors, const std::string&
     }
   }
 }
-
-// A file descriptor that closes itself; writes retry on short writes and EINTR.
-class OutputFile {
- public:
-  explicit OutputFile(const std::string& path) : path_(path) {
-    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) Fail(ErrorCode::kIo, path, ": cannot create: ", std::strerror(errno));
-  }
-  OutputFile(const OutputFile&) = delete;
-  OutputFile& operator=(const OutputFile&) = delete;
-  ~OutputFile() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
-  void Write(const void* data, size_t size) {
-    const char* p = static_cast<const char*>(data);
-    while (size > 0) {
-      const ssize_t n = ::write(fd_, p, size);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) Fail(ErrorCode::kIo, path_, ": write failed: ", std::strerror(errno));
-      p += n;
-      size -= static_cast<size_t>(n);
-    }
-  }
-
-  void Close() {
-    const int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) Fail(ErrorCode::kIo, path_, ": close failed: ", std::strerror(errno));
-  }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-};
 
 std::string ShardName(size_t index, size_t count) {
   char name[64];
@@ -117,11 +83,12 @@ std::string SafetensorsHeaderBytes(const std::vector<TensorToWrite>& tensors,
   return bytes + json;
 }
 
-void WriteSafetensorsFile(const std::string& path, std::vector<TensorToWrite> tensors,
-                          const TensorBytesSource& source, const SafetensorsWriteOptions& options) {
-  CheckWritable(tensors, path);
-  SortInDataOrder(tensors);
-  OutputFile out(path);
+namespace {
+
+// Writes header and data of `tensors` (in data order) to `out`; returns the planned size.
+uint64_t WriteSafetensorsInto(AtomicFile& out, const std::vector<TensorToWrite>& tensors,
+                              const TensorBytesSource& source,
+                              const SafetensorsWriteOptions& options) {
   const std::string header = SafetensorsHeaderBytes(tensors, options.metadata);
   out.Write(header.data(), header.size());
 
@@ -139,7 +106,25 @@ void WriteSafetensorsFile(const std::string& path, std::vector<TensorToWrite> te
       out.Write(chunk.data(), chunk.size());
     }
   }
-  out.Close();
+  uint64_t planned = header.size();
+  for (const TensorToWrite& t : tensors) planned += DataBytes(t);
+  return planned;
+}
+
+std::vector<TensorToWrite> InDataOrder(std::vector<TensorToWrite> tensors,
+                                       const std::string& origin) {
+  CheckWritable(tensors, origin);
+  SortInDataOrder(tensors);
+  return tensors;
+}
+
+}  // namespace
+
+void WriteSafetensorsFile(const std::string& path, std::vector<TensorToWrite> tensors,
+                          const TensorBytesSource& source, const SafetensorsWriteOptions& options) {
+  tensors = InDataOrder(std::move(tensors), path);
+  AtomicFile out(path);
+  out.Commit(WriteSafetensorsInto(out, tensors, source, options));
 }
 
 std::vector<size_t> AssignShards(const std::vector<TensorToWrite>& tensors,
@@ -184,32 +169,36 @@ WrittenCheckpoint WriteSafetensorsCheckpoint(const std::vector<TensorToWrite>& t
   }
 
   const fs::path dir(options.dir);
-  // A checkpoint from an earlier run in the same directory must not shadow this one: the
-  // index wins over model.safetensors when readers find both.
-  fs::remove(dir / (shards.size() == 1 ? "model.safetensors.index.json" : "model.safetensors"), ec);
-  if (shards.size() == 1) {
-    const std::string path = (dir / "model.safetensors").string();
-    WriteSafetensorsFile(path, shards[0], source, options.file);
-    for (const TensorToWrite& t : shards[0]) written.weight_map[t.name] = "model.safetensors";
-    written.files.push_back(path);
-    return written;
-  }
+  // Every file complete and checked on disk under a temporary name first; only then are
+  // they renamed into place, one after another.
+  std::vector<AtomicFile> files;
+  files.reserve(shards.size() + 2 + options.extra_files.size());
+  const auto add_text = [&](const std::string& name, const std::string& text) {
+    files.emplace_back((dir / name).string());
+    files.back().Write(text);
+    files.back().Finish(text.size());
+  };
   for (size_t i = 0; i < shards.size(); ++i) {
-    const std::string name = ShardName(i, shards.size());
-    const std::string path = (dir / name).string();
-    WriteSafetensorsFile(path, shards[i], source, options.file);
-    for (const TensorToWrite& t : shards[i]) written.weight_map[t.name] = name;
-    written.files.push_back(path);
+    const std::string name = shards.size() == 1 ? "model.safetensors" : ShardName(i, shards.size());
+    const std::vector<TensorToWrite> shard = InDataOrder(shards[i], (dir / name).string());
+    files.emplace_back((dir / name).string());
+    files.back().Finish(WriteSafetensorsInto(files.back(), shard, source, options.file));
+    for (const TensorToWrite& t : shard) written.weight_map[t.name] = name;
   }
-  // Same text as transformers' json.dumps(index, indent=2, sort_keys=True) + "\n".
-  const nlohmann::json index = {{"metadata", {{"total_size", written.total_size}}},
-                                {"weight_map", written.weight_map}};
-  const std::string text = index.dump(2) + "\n";
-  const std::string index_path = (dir / "model.safetensors.index.json").string();
-  OutputFile out(index_path);
-  out.Write(text.data(), text.size());
-  out.Close();
-  written.files.push_back(index_path);
+  if (shards.size() > 1) {
+    // Same text as transformers' json.dumps(index, indent=2, sort_keys=True) + "\n".
+    const nlohmann::json index = {{"metadata", {{"total_size", written.total_size}}},
+                                  {"weight_map", written.weight_map}};
+    add_text("model.safetensors.index.json", index.dump(2) + "\n");
+  }
+  for (const auto& [name, text] : options.extra_files) add_text(name, text);
+  for (AtomicFile& file : files) {
+    file.Publish();
+    written.files.push_back(file.path());
+  }
+  // A checkpoint of the other kind from an earlier run must not shadow this one (the index
+  // wins over model.safetensors when readers find both); removed once this one is in place.
+  fs::remove(dir / (shards.size() == 1 ? "model.safetensors.index.json" : "model.safetensors"), ec);
   return written;
 }
 

@@ -8,6 +8,8 @@
 //   shard starting when the next tensor would push the current one past the size cap
 //   (transformers' rule), named model-0000i-of-0000n.safetensors, plus
 //   model.safetensors.index.json whose total_size is the sum of the tensors' data bytes.
+// Every file is written atomically (io/atomic_file.h); a checkpoint's files are all written
+// and checked first, then renamed into place one after another.
 #pragma once
 
 #include <cstdint>
@@ -47,7 +49,7 @@ std::string SafetensorsHeaderBytes(const std::vector<TensorToWrite>& tensors,
                                    const std::map<std::string, std::string>& metadata);
 void SortInDataOrder(std::vector<TensorToWrite>& tensors);
 
-// Writes one .safetensors file. Throws Error(kIo) naming `path` when writing fails,
+// Writes one .safetensors file (atomically). Throws Error(kIo) naming `path` when writing fails,
 // Error(kInvalidArgument) for duplicate names, Error(kUnsupported) for other dtypes.
 void WriteSafetensorsFile(const std::string& path, std::vector<TensorToWrite> tensors,
                           const TensorBytesSource& source,
@@ -57,10 +59,13 @@ struct CheckpointWriteOptions {
   std::string dir;  // created if missing
   uint64_t max_shard_bytes = kDefaultMaxShardBytes;
   SafetensorsWriteOptions file;
+  // Other files of the checkpoint (file name -> contents, e.g. config.json), published with
+  // the shards, after them.
+  std::map<std::string, std::string> extra_files;
 };
 
 struct WrittenCheckpoint {
-  std::vector<std::string> files;                 // paths written, shards then index
+  std::vector<std::string> files;                 // paths written: shards, index, extra files
   uint64_t total_size = 0;                        // sum of tensor data bytes
   std::map<std::string, std::string> weight_map;  // tensor name -> shard file name
 };
@@ -70,7 +75,8 @@ std::vector<size_t> AssignShards(const std::vector<TensorToWrite>& tensors_in_mo
                                  uint64_t max_shard_bytes);
 
 // Writes model.safetensors when everything fits in one shard, otherwise shards + index
-// (removing a stale model.safetensors.index.json / model.safetensors of the other kind).
+// (then removing a stale model.safetensors.index.json / model.safetensors of the other kind).
+// Nothing under a final name changes until every file is complete on disk.
 // `tensors_in_model_order` decides the shard split, so pass them in state_dict order.
 WrittenCheckpoint WriteSafetensorsCheckpoint(
     const std::vector<TensorToWrite>& tensors_in_model_order, const TensorBytesSource& source,

@@ -211,7 +211,17 @@ QuantizeSummary QuantizeModelToGguf(const QuantizeOptions& options) {
           {.done = i + 1, .total = specs.size(), .tensor = spec.gguf_name, .dtype = type});
     }
   }
-  writer.Finish();
+  // Every file written must load: the finished file is loaded the way generate loads it
+  // before it gets its final name.
+  writer.Finish([&](const std::string& temporary_path) {
+    try {
+      LoadGgufModel(temporary_path);
+      ReadGgufVocabulary(GgufFile::Open(temporary_path).header(), temporary_path);
+    } catch (const Error& e) {
+      Fail(ErrorCode::kInternal, options.output,
+           ": the file written does not load (a bug in gemma-rt's quantizer): ", e.what());
+    }
+  });
   summary.tensors = specs.size();
   summary.output_file_bytes = std::filesystem::file_size(options.output);
   return summary;

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <map>
 
 #include "base/error.h"
@@ -128,16 +126,12 @@ WrittenCheckpoint WriteRandomCheckpoint(const RandomCheckpointOptions& options) 
     });
   };
 
-  WrittenCheckpoint written = WriteSafetensorsCheckpoint(
-      tensors, source, {.dir = options.out_dir, .max_shard_bytes = options.max_shard_bytes});
-
-  const std::string config_path = (std::filesystem::path(options.out_dir) / "config.json").string();
-  std::ofstream config_file(config_path, std::ios::binary | std::ios::trunc);
-  config_file << ConfigToJson(config);
-  config_file.close();
-  if (!config_file) Fail(ErrorCode::kIo, config_path, ": cannot write");
-  written.files.push_back(config_path);
-  return written;
+  // config.json is published with the shards: a checkpoint's files change together.
+  CheckpointWriteOptions write;
+  write.dir = options.out_dir;
+  write.max_shard_bytes = options.max_shard_bytes;
+  write.extra_files["config.json"] = ConfigToJson(config);
+  return WriteSafetensorsCheckpoint(tensors, source, write);
 }
 
 }  // namespace gemma
