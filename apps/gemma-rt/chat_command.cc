@@ -12,6 +12,7 @@
 #include "apps/gemma-rt/sampling_flags.h"
 #include "base/error.h"
 #include "gemma_rt/gemma_rt.h"
+#include "io/input_file.h"
 
 namespace gemma::cli {
 namespace {
@@ -39,9 +40,13 @@ int RunChat(const ChatFlags& f) {
                                           .sampling = f.sampling.Options()};
   const bool interactive = isatty(STDIN_FILENO);
   std::string line;
+  int64_t line_number = 0;
   while (true) {
     if (interactive) std::fputs("> ", stderr);
-    if (!std::getline(std::cin, line) || line == "/exit") break;
+    if (!ReadBoundedLine(std::cin, line, kMaxLineBytes, "<stdin>", line_number) ||
+        line == "/exit") {
+      break;
+    }
     if (line.empty()) continue;
     const gemma_rt::GenerateResult result = session.ChatTurn(
         line, options,

@@ -7,16 +7,17 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <random>
 #include <span>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "apps/gemma-rt/command.h"
 #include "base/error.h"
 #include "base/threads.h"
+#include "io/input_file.h"
 #include "kernels/thread_pool.h"
 #include "model/forward.h"
 #include "model/kv_cache.h"
@@ -95,8 +96,9 @@ std::vector<std::vector<int32_t>> Prompts(const CompareOptions& o, const ModelCo
            "--reference (a Hugging Face directory with tokenizer.json "
            "or tokenizer.model); use --random-prompts otherwise");
     }
-    std::ifstream in(o.prompt_file);
-    if (!in) Fail(ErrorCode::kIo, o.prompt_file, ": cannot open");
+    std::istringstream in(ReadInputFile(
+        o.prompt_file,
+        {.what = "--prompt-file", .max_bytes = kMaxPromptBytes, .allow_streams = true}));
     std::string line;
     while (std::getline(in, line)) {
       if (line.empty()) continue;

@@ -1,13 +1,11 @@
 // gemma-rt generate --model DIR (--prompt T | --prompt-file F | --prompt-ids 2,17,33 | stdin)
 //   [--max-tokens N] [sampling flags] [--stop STR]... [--print-ids] [--stats] [-t N]
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <iostream>
-#include <iterator>
 #include <memory>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,6 +14,7 @@
 #include "apps/gemma-rt/sampling_flags.h"
 #include "base/error.h"
 #include "gemma_rt/gemma_rt.h"
+#include "io/input_file.h"
 
 namespace gemma::cli {
 
@@ -29,6 +28,10 @@ gemma_rt::SamplingOptions SamplingFlags::Options() const {
 }
 
 namespace {
+
+// A prompt file or stdin may be a pipe; either way no more than this is read.
+constexpr InputFileOptions kPromptInput = {
+    .what = "a prompt", .max_bytes = kMaxPromptBytes, .allow_streams = true};
 
 using Clock = std::chrono::steady_clock;
 double Seconds(Clock::time_point a, Clock::time_point b) {
@@ -49,12 +52,6 @@ struct GenerateFlags {
   int threads = 0;
   bool exact_quant = false;
 };
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) Fail(ErrorCode::kIo, "cannot read --prompt-file ", path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 int RunGenerate(const GenerateFlags& f, const CLI::App& cmd) {
   const int given = (cmd.count("--prompt") > 0) + (cmd.count("--prompt-file") > 0) +
@@ -83,11 +80,9 @@ int RunGenerate(const GenerateFlags& f, const CLI::App& cmd) {
     if (cmd.count("--prompt") > 0) {
       text = f.prompt;
     } else if (cmd.count("--prompt-file") > 0) {
-      text = ReadFile(f.prompt_file);
+      text = ReadInputFile(f.prompt_file, kPromptInput);
     } else {
-      std::ostringstream in;
-      in << std::cin.rdbuf();
-      text = in.str();
+      text = ReadInputFd(STDIN_FILENO, "<stdin>", kPromptInput);
     }
     prompt = model.Tokenize(text, /*add_bos=*/true);
   }

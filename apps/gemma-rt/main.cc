@@ -42,11 +42,7 @@ int main(int argc, char** argv) {
   } catch (const gemma::Error& e) {
     return gemma::cli::PrintErrorLine(e.what());
   } catch (const std::bad_alloc&) {
-    return gemma::cli::PrintErrorLine(app.get_subcommands().empty()
-                                          ? "out of memory"
-                                          : app.get_subcommands()[0]->get_name() +
-                                                ": out of memory (the machine could not give "
-                                                "what this input or these flags need)");
+    return gemma::cli::PrintErrorLine(gemma::cli::OutOfMemoryMessage(app, argc, argv));
   } catch (const std::exception& e) {
     return gemma::cli::PrintErrorLine(e.what());
   }

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "base/error.h"
+#include "base/printable.h"
 #include "io/gguf.h"
 #include "model/gguf_model.h"
 #include "model/model_loader.h"
@@ -17,7 +18,8 @@ std::unique_ptr<Tokenizer> LoadModelTokenizer(const std::string& model_path,
     const GgufVocabulary vocab = ReadGgufVocabulary(file.header(), model_path);
     if (vocab.pieces.empty()) return nullptr;
     if (vocab.model != "llama") {
-      Fail(ErrorCode::kUnsupported, model_path, ": tokenizer.ggml.model \"", vocab.model,
+      Fail(ErrorCode::kUnsupported, model_path, ": tokenizer.ggml.model \"",
+           PrintableName(vocab.model),
            "\" is not supported (Gemma files use \"llama\", SentencePiece-style)");
     }
     PieceVocab pieces{.pieces = vocab.pieces,
@@ -34,7 +36,8 @@ std::unique_ptr<Tokenizer> LoadModelTokenizer(const std::string& model_path,
       }
     }
     if (pieces.types.empty()) pieces.types.assign(pieces.pieces.size(), PieceType::kNormal);
-    return Tokenizer::FromPieces(pieces);
+    // Building the tokenizer can fail (a piece too long to merge): name the file.
+    return NamingFile(model_path, [&] { return Tokenizer::FromPieces(pieces); });
   }
   namespace fs = std::filesystem;
   const fs::path path(model_path);

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "base/error.h"
+#include "base/printable.h"
 
 namespace gemma {
 namespace {
@@ -25,8 +26,8 @@ class Reader {
 
   void Need(uint64_t n, std::string_view what) const {
     if (n > remaining()) {
-      Fail(ErrorCode::kFormat, origin_, ": truncated GGUF file: ", what, " needs ", n,
-           " bytes at offset ", position_, " but only ", remaining(), " remain");
+      Fail(ErrorCode::kFormat, origin_, ": truncated GGUF file: ", PrintableName(what), " needs ",
+           n, " bytes at offset ", position_, " but only ", remaining(), " remain");
     }
   }
   template <typename T>
@@ -93,28 +94,31 @@ GgufValue ReadValue(Reader& in, GgufType type, const std::string& key, const std
   if (type == GgufType::kString) return GgufValue::String(in.ReadString(key));
   if (type != GgufType::kArray) {
     const size_t n = GgufScalarBytes(type);
-    if (n == 0) Fail(ErrorCode::kFormat, origin, ": key '", key, "' has invalid value type");
+    if (n == 0)
+      Fail(ErrorCode::kFormat, origin, ": key '", PrintableName(key), "' has invalid value type");
     std::vector<uint8_t> bytes = in.ReadBytes(n, key);
     if (type == GgufType::kBool && bytes[0] > 1) {
-      Fail(ErrorCode::kFormat, origin, ": key '", key, "' holds bool value ", int{bytes[0]});
+      Fail(ErrorCode::kFormat, origin, ": key '", PrintableName(key), "' holds bool value ",
+           int{bytes[0]});
     }
     return GgufValue::FromBytes(type, GgufType::kUint8, 0, std::move(bytes));
   }
   const uint32_t raw_element = in.Read<uint32_t>(key);
   if (raw_element >= static_cast<uint32_t>(GgufType::kCount)) {
-    Fail(ErrorCode::kFormat, origin, ": key '", key, "' is an array of unknown type ", raw_element);
+    Fail(ErrorCode::kFormat, origin, ": key '", PrintableName(key),
+         "' is an array of unknown type ", raw_element);
   }
   const auto element = static_cast<GgufType>(raw_element);
   if (element == GgufType::kArray) {
-    Fail(ErrorCode::kUnsupported, origin, ": key '", key, "' is an array of arrays");
+    Fail(ErrorCode::kUnsupported, origin, ": key '", PrintableName(key), "' is an array of arrays");
   }
   const uint64_t count = in.Read<uint64_t>(key);
   if (element == GgufType::kString) {
     // Each string takes at least its 8-byte length: refuse counts the file cannot hold
     // before reserving memory for them.
     if (count > in.remaining() / 8) {
-      Fail(ErrorCode::kFormat, origin, ": key '", key, "' claims ", count, " strings but only ",
-           in.remaining(), " bytes remain");
+      Fail(ErrorCode::kFormat, origin, ": key '", PrintableName(key), "' claims ", count,
+           " strings but only ", in.remaining(), " bytes remain");
     }
     std::vector<std::string> strings;
     strings.reserve(count);
@@ -123,13 +127,15 @@ GgufValue ReadValue(Reader& in, GgufType type, const std::string& key, const std
   }
   const size_t element_bytes = GgufScalarBytes(element);
   if (count > in.remaining() / element_bytes) {
-    Fail(ErrorCode::kFormat, origin, ": key '", key, "' claims ", count, " elements of ",
-         GgufTypeName(element), " but only ", in.remaining(), " bytes remain");
+    Fail(ErrorCode::kFormat, origin, ": key '", PrintableName(key), "' claims ", count,
+         " elements of ", GgufTypeName(element), " but only ", in.remaining(), " bytes remain");
   }
   std::vector<uint8_t> bytes = in.ReadBytes(count * element_bytes, key);
   if (element == GgufType::kBool) {
     for (uint8_t b : bytes) {
-      if (b > 1) Fail(ErrorCode::kFormat, origin, ": key '", key, "' holds bool value ", int{b});
+      if (b > 1)
+        Fail(ErrorCode::kFormat, origin, ": key '", PrintableName(key), "' holds bool value ",
+             int{b});
     }
   }
   return GgufValue::FromBytes(GgufType::kArray, element, count, std::move(bytes));
@@ -248,12 +254,13 @@ double GgufValue::ElementAsDouble(size_t i) const {
 
 int64_t GgufValue::ToInt64(std::string_view key) const {
   if (is_array() || !IsIntegerType(type_)) {
-    Fail(ErrorCode::kFormat, "GGUF key '", key, "' is ", Summary(), ", expected an integer");
+    Fail(ErrorCode::kFormat, "GGUF key '", PrintableName(key), "' is ", Summary(),
+         ", expected an integer");
   }
   if (type_ == GgufType::kUint64) {
     const uint64_t v = Load<uint64_t>(bytes_.data());
     if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      Fail(ErrorCode::kFormat, "GGUF key '", key, "' value ", v, " is out of range");
+      Fail(ErrorCode::kFormat, "GGUF key '", PrintableName(key), "' value ", v, " is out of range");
     }
     return static_cast<int64_t>(v);
   }
@@ -264,34 +271,37 @@ int64_t GgufValue::ToInt64(std::string_view key) const {
 uint64_t GgufValue::ToUint64(std::string_view key) const {
   if (type_ == GgufType::kUint64) return Load<uint64_t>(bytes_.data());
   const int64_t v = ToInt64(key);
-  if (v < 0) Fail(ErrorCode::kFormat, "GGUF key '", key, "' is negative (", v, ")");
+  if (v < 0) Fail(ErrorCode::kFormat, "GGUF key '", PrintableName(key), "' is negative (", v, ")");
   return static_cast<uint64_t>(v);
 }
 
 double GgufValue::ToDouble(std::string_view key) const {
   if (is_array() || type_ == GgufType::kString || type_ == GgufType::kBool) {
-    Fail(ErrorCode::kFormat, "GGUF key '", key, "' is ", Summary(), ", expected a number");
+    Fail(ErrorCode::kFormat, "GGUF key '", PrintableName(key), "' is ", Summary(),
+         ", expected a number");
   }
   return ElementAsDouble(0);
 }
 
 bool GgufValue::ToBool(std::string_view key) const {
   if (type_ != GgufType::kBool) {
-    Fail(ErrorCode::kFormat, "GGUF key '", key, "' is ", Summary(), ", expected a bool");
+    Fail(ErrorCode::kFormat, "GGUF key '", PrintableName(key), "' is ", Summary(),
+         ", expected a bool");
   }
   return bytes_[0] != 0;
 }
 
 const std::string& GgufValue::ToString(std::string_view key) const {
   if (type_ != GgufType::kString) {
-    Fail(ErrorCode::kFormat, "GGUF key '", key, "' is ", Summary(), ", expected a string");
+    Fail(ErrorCode::kFormat, "GGUF key '", PrintableName(key), "' is ", Summary(),
+         ", expected a string");
   }
   return string_;
 }
 
 const std::vector<std::string>& GgufValue::ToStrings(std::string_view key) const {
   if (!is_array() || element_type_ != GgufType::kString) {
-    Fail(ErrorCode::kFormat, "GGUF key '", key, "' is ", Summary(),
+    Fail(ErrorCode::kFormat, "GGUF key '", PrintableName(key), "' is ", Summary(),
          ", expected an array of strings");
   }
   return strings_;
@@ -299,7 +309,7 @@ const std::vector<std::string>& GgufValue::ToStrings(std::string_view key) const
 
 std::vector<double> GgufValue::ToDoubles(std::string_view key) const {
   if (!is_array() || element_type_ == GgufType::kString) {
-    Fail(ErrorCode::kFormat, "GGUF key '", key, "' is ", Summary(),
+    Fail(ErrorCode::kFormat, "GGUF key '", PrintableName(key), "' is ", Summary(),
          ", expected an array of numbers");
   }
   std::vector<double> out(count_);
@@ -309,7 +319,7 @@ std::vector<double> GgufValue::ToDoubles(std::string_view key) const {
 
 std::vector<int64_t> GgufValue::ToInt64s(std::string_view key) const {
   if (!is_array() || !ElementIsInteger() || element_type_ == GgufType::kUint64) {
-    Fail(ErrorCode::kFormat, "GGUF key '", key, "' is ", Summary(),
+    Fail(ErrorCode::kFormat, "GGUF key '", PrintableName(key), "' is ", Summary(),
          ", expected an array of integers");
   }
   std::vector<int64_t> out(count_);
@@ -323,8 +333,7 @@ std::vector<int64_t> GgufValue::ToInt64s(std::string_view key) const {
 std::string GgufValue::Summary() const {
   if (is_array()) return StrCat(GgufTypeName(element_type_), "[", count_, "]");
   if (type_ == GgufType::kString) {
-    const std::string shown = string_.size() > 60 ? string_.substr(0, 57) + "..." : string_;
-    return StrCat("string \"", shown, "\"");
+    return StrCat("string \"", PrintableName(string_, 60), "\"");
   }
   if (type_ == GgufType::kBool) return bytes_[0] ? "bool true" : "bool false";
   if (type_ == GgufType::kUint64) return StrCat("u64 ", Load<uint64_t>(bytes_.data()));
@@ -442,10 +451,12 @@ GgufHeader ParseGgufHeader(std::span<const std::byte> file, const std::string& o
   header.metadata.reserve(kv_count);
   for (uint64_t i = 0; i < kv_count; ++i) {
     std::string key = in.ReadString(StrCat("key #", i));
-    if (!keys.insert(key).second) Fail(ErrorCode::kFormat, origin, ": duplicate key '", key, "'");
+    if (!keys.insert(key).second)
+      Fail(ErrorCode::kFormat, origin, ": duplicate key '", PrintableName(key), "'");
     const uint32_t raw_type = in.Read<uint32_t>(key);
     if (raw_type >= static_cast<uint32_t>(GgufType::kCount)) {
-      Fail(ErrorCode::kFormat, origin, ": key '", key, "' has unknown value type ", raw_type);
+      Fail(ErrorCode::kFormat, origin, ": key '", PrintableName(key), "' has unknown value type ",
+           raw_type);
     }
     GgufValue value = ReadValue(in, static_cast<GgufType>(raw_type), key, origin);
     header.metadata.push_back({std::move(key), std::move(value)});
@@ -468,19 +479,19 @@ GgufHeader ParseGgufHeader(std::span<const std::byte> file, const std::string& o
     GgufTensorInfo t;
     t.name = in.ReadString(StrCat("tensor name #", i));
     if (!names.insert(t.name).second) {
-      Fail(ErrorCode::kFormat, origin, ": duplicate tensor '", t.name, "'");
+      Fail(ErrorCode::kFormat, origin, ": duplicate tensor '", PrintableName(t.name), "'");
     }
     const uint32_t dims = in.Read<uint32_t>(t.name);
     if (dims == 0 || dims > kMaxDims) {
-      Fail(ErrorCode::kFormat, origin, ": tensor '", t.name, "' has ", dims, " dimensions (1 to ",
-           kMaxDims, " allowed)");
+      Fail(ErrorCode::kFormat, origin, ": tensor '", PrintableName(t.name), "' has ", dims,
+           " dimensions (1 to ", kMaxDims, " allowed)");
     }
     uint64_t elements = 1;
     for (uint32_t d = 0; d < dims; ++d) {
       const uint64_t ne = in.Read<uint64_t>(t.name);
       if (ne == 0 || ne > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / elements) {
-        Fail(ErrorCode::kFormat, origin, ": tensor '", t.name, "' dimension ", d, " is ", ne,
-             " (zero, or the element count overflows)");
+        Fail(ErrorCode::kFormat, origin, ": tensor '", PrintableName(t.name), "' dimension ", d,
+             " is ", ne, " (zero, or the element count overflows)");
       }
       elements *= ne;
       t.ne.push_back(ne);
@@ -488,24 +499,25 @@ GgufHeader ParseGgufHeader(std::span<const std::byte> file, const std::string& o
     const uint32_t ggml_type = in.Read<uint32_t>(t.name);
     const std::optional<DType> dtype = DTypeFromGgml(ggml_type);
     if (!dtype) {
-      Fail(ErrorCode::kUnsupported, origin, ": tensor '", t.name, "' has ggml type ", ggml_type,
+      Fail(ErrorCode::kUnsupported, origin, ": tensor '", PrintableName(t.name), "' has ggml type ",
+           ggml_type,
            ", which gemma-rt does not support (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
            "Q4_K, Q5_K, Q6_K are)");
     }
     t.dtype = *dtype;
     const DTypeTraits& traits = Traits(t.dtype);
     if (t.ne[0] % traits.block_elements != 0) {
-      Fail(ErrorCode::kFormat, origin, ": tensor '", t.name, "' rows of ", t.ne[0],
+      Fail(ErrorCode::kFormat, origin, ": tensor '", PrintableName(t.name), "' rows of ", t.ne[0],
            " values are not whole ", traits.name, " blocks of ", traits.block_elements);
     }
     if (elements / traits.block_elements >
         std::numeric_limits<uint64_t>::max() / traits.block_bytes) {
-      Fail(ErrorCode::kFormat, origin, ": tensor '", t.name, "' is too large");
+      Fail(ErrorCode::kFormat, origin, ": tensor '", PrintableName(t.name), "' is too large");
     }
     t.bytes = elements / traits.block_elements * traits.block_bytes;
     t.offset = in.Read<uint64_t>(t.name);
     if (t.offset % header.alignment != 0) {
-      Fail(ErrorCode::kFormat, origin, ": tensor '", t.name, "' offset ", t.offset,
+      Fail(ErrorCode::kFormat, origin, ": tensor '", PrintableName(t.name), "' offset ", t.offset,
            " is not a multiple of the alignment ", header.alignment);
     }
     header.tensors.push_back(std::move(t));
@@ -525,13 +537,14 @@ GgufHeader ParseGgufHeader(std::span<const std::byte> file, const std::string& o
     // values with their natural alignment. Files written with llama.cpp's default alignment
     // (32) always satisfy this; only a general.alignment below 4 can break it.
     if ((header.data_start + t.offset) % 4 != 0) {
-      Fail(ErrorCode::kFormat, origin, ": tensor '", t.name, "' starts at file byte ",
-           header.data_start + t.offset, ", not a multiple of 4 (general.alignment ",
-           header.alignment, "); gemma-rt needs 4-byte aligned tensor data");
+      Fail(ErrorCode::kFormat, origin, ": tensor '", PrintableName(t.name),
+           "' starts at file byte ", header.data_start + t.offset,
+           ", not a multiple of 4 (general.alignment ", header.alignment,
+           "); gemma-rt needs 4-byte aligned tensor data");
     }
     if (t.offset > data_bytes || t.bytes > data_bytes - t.offset) {
-      Fail(ErrorCode::kFormat, origin, ": tensor '", t.name, "' spans bytes [", t.offset, ", ",
-           t.offset + t.bytes, ") of the data section but it has only ", data_bytes,
+      Fail(ErrorCode::kFormat, origin, ": tensor '", PrintableName(t.name), "' spans bytes [",
+           t.offset, ", ", t.offset + t.bytes, ") of the data section but it has only ", data_bytes,
            " bytes (truncated file?)");
     }
     by_offset.push_back(&t);
@@ -540,8 +553,8 @@ GgufHeader ParseGgufHeader(std::span<const std::byte> file, const std::string& o
             [](const GgufTensorInfo* a, const GgufTensorInfo* b) { return a->offset < b->offset; });
   for (size_t i = 1; i < by_offset.size(); ++i) {
     if (by_offset[i - 1]->offset + by_offset[i - 1]->bytes > by_offset[i]->offset) {
-      Fail(ErrorCode::kFormat, origin, ": tensors '", by_offset[i - 1]->name, "' and '",
-           by_offset[i]->name, "' overlap");
+      Fail(ErrorCode::kFormat, origin, ": tensors '", PrintableName(by_offset[i - 1]->name),
+           "' and '", PrintableName(by_offset[i]->name), "' overlap");
     }
   }
   return header;

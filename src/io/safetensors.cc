@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/printable.h"
 
 namespace gemma {
 namespace {
@@ -26,7 +27,7 @@ uint64_t NonNegativeInt(const Json& value, const std::string& origin, const std:
 }
 
 SafetensorsEntry ParseEntry(const std::string& name, const Json& info, const std::string& origin) {
-  const std::string where = StrCat(origin, ": tensor '", name, "'");
+  const std::string where = StrCat(origin, ": tensor '", PrintableName(name), "'");
   if (!info.is_object()) Fail(ErrorCode::kFormat, where, ": entry is not a JSON object");
   SafetensorsEntry entry;
   entry.name = name;
@@ -43,7 +44,7 @@ SafetensorsEntry ParseEntry(const std::string& name, const Json& info, const std
   } else if (dtype == "BF16") {
     entry.dtype = DType::kBF16;
   } else {
-    Fail(ErrorCode::kUnsupported, where, ": unsupported dtype \"", dtype,
+    Fail(ErrorCode::kUnsupported, where, ": unsupported dtype \"", PrintableName(dtype),
          "\" (gemma-rt reads F32, F16 and BF16 safetensors)");
   }
 
@@ -93,7 +94,8 @@ SafetensorsHeader ParseSafetensorsHeader(std::span<const std::byte> file,
   const uint64_t header_len = ReadLE64(file.data());
   if (header_len > kMaxSafetensorsHeaderBytes) {
     Fail(ErrorCode::kFormat, origin, ": header length ", header_len, " exceeds the ",
-         kMaxSafetensorsHeaderBytes, "-byte limit (corrupt or not a safetensors file)");
+         kMaxSafetensorsHeaderBytes,
+         "-byte limit: corrupt, or neither a safetensors nor a GGUF file");
   }
   if (header_len > file.size() - 8) {
     Fail(ErrorCode::kFormat, origin, ": truncated: header length ", header_len, " but only ",
@@ -101,7 +103,10 @@ SafetensorsHeader ParseSafetensorsHeader(std::span<const std::byte> file,
   }
   const char* text = reinterpret_cast<const char*>(file.data() + 8);
   Json json = Json::parse(text, text + header_len, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) Fail(ErrorCode::kFormat, origin, ": header is not valid JSON");
+  if (json.is_discarded()) {
+    Fail(ErrorCode::kFormat, origin,
+         ": header is not valid JSON: corrupt, or neither a safetensors nor a GGUF file");
+  }
   if (!json.is_object()) Fail(ErrorCode::kFormat, origin, ": header is not a JSON object");
 
   SafetensorsHeader header;
@@ -112,7 +117,8 @@ SafetensorsHeader ParseSafetensorsHeader(std::span<const std::byte> file,
       if (!value.is_object()) Fail(ErrorCode::kFormat, origin, ": __metadata__ is not an object");
       for (const auto& [mk, mv] : value.items()) {
         if (!mv.is_string()) {
-          Fail(ErrorCode::kFormat, origin, ": __metadata__ value for '", mk, "' is not a string");
+          Fail(ErrorCode::kFormat, origin, ": __metadata__ value for '", PrintableName(mk),
+               "' is not a string");
         }
         header.metadata[mk] = mv.get<std::string>();
       }
@@ -129,12 +135,12 @@ SafetensorsHeader ParseSafetensorsHeader(std::span<const std::byte> file,
   for (size_t i = 0; i < header.tensors.size(); ++i) {
     const SafetensorsEntry& t = header.tensors[i];
     if (t.end > data_size) {
-      Fail(ErrorCode::kFormat, origin, ": truncated or corrupt: tensor '", t.name,
+      Fail(ErrorCode::kFormat, origin, ": truncated or corrupt: tensor '", PrintableName(t.name),
            "' data_offsets end at ", t.end, " but the data section has ", data_size, " bytes");
     }
     if (i > 0 && t.begin < header.tensors[i - 1].end) {
-      Fail(ErrorCode::kFormat, origin, ": tensors '", header.tensors[i - 1].name, "' and '", t.name,
-           "' overlap");
+      Fail(ErrorCode::kFormat, origin, ": tensors '", PrintableName(header.tensors[i - 1].name),
+           "' and '", PrintableName(t.name), "' overlap");
     }
   }
   return header;
@@ -158,8 +164,9 @@ SafetensorsFile SafetensorsFile::Open(const std::string& path) {
     file.aligned_copy_.resize((data.size() + 7) / 8);
     std::memcpy(file.aligned_copy_.data(), data.data(), data.size());
     if (const SafetensorsEntry* t = first_misaligned(file.data().data())) {
-      Fail(ErrorCode::kFormat, path, ": tensor '", t->name, "' starts at data offset ", t->begin,
-           ", which is not aligned to its ", Traits(t->dtype).block_bytes,
+      Fail(ErrorCode::kFormat, path, ": tensor '", PrintableName(t->name),
+           "' starts at data offset ", t->begin, ", which is not aligned to its ",
+           Traits(t->dtype).block_bytes,
            "-byte elements (re-save the file with the safetensors library)");
     }
   }

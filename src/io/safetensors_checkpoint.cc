@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "base/error.h"
+#include "base/printable.h"
+#include "io/input_file.h"
 
 namespace gemma {
 namespace {
@@ -18,11 +18,7 @@ constexpr const char* kSingleFile = "model.safetensors";
 constexpr const char* kIndexFile = "model.safetensors.index.json";
 
 std::string ReadSmallTextFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) Fail(ErrorCode::kIo, path.string(), ": cannot open");
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
+  return ReadInputFile(path.string(), {.what = kIndexFile, .max_bytes = kMaxMetadataFileBytes});
 }
 
 }  // namespace
@@ -58,13 +54,13 @@ SafetensorsCheckpoint SafetensorsCheckpoint::Open(const std::string& path) {
     }
     for (const auto& [tensor, file] : map_it->items()) {
       if (!file.is_string()) {
-        Fail(ErrorCode::kFormat, index_path, ": weight_map entry for '", tensor,
+        Fail(ErrorCode::kFormat, index_path, ": weight_map entry for '", PrintableName(tensor),
              "' is not a file name");
       }
       const std::string shard = file.get<std::string>();
       if (shard.empty() || shard.find('/') != std::string::npos || shard == "..") {
-        Fail(ErrorCode::kFormat, index_path, ": weight_map entry for '", tensor, "' names '", shard,
-             "', which is not a file in the model directory");
+        Fail(ErrorCode::kFormat, index_path, ": weight_map entry for '", PrintableName(tensor),
+             "' names '", PrintableName(shard), "', which is not a file in the model directory");
       }
       shard_to_tensors[shard].push_back(tensor);
     }
@@ -84,14 +80,14 @@ SafetensorsCheckpoint SafetensorsCheckpoint::Open(const std::string& path) {
   for (const auto& [shard, expected] : shard_to_tensors) {
     const fs::path shard_path = dir / shard;
     if (!fs::is_regular_file(shard_path, ec)) {
-      Fail(ErrorCode::kNotFound, shard_path.string(), ": shard named by ", kIndexFile,
-           " is missing");
+      Fail(ErrorCode::kNotFound, (dir / PrintableName(shard)).string(), ": shard named by ",
+           kIndexFile, " is missing");
     }
     auto file = std::make_unique<SafetensorsFile>(SafetensorsFile::Open(shard_path.string()));
     for (const std::string& name : expected) {
       if (file->Find(name) == nullptr) {
-        Fail(ErrorCode::kFormat, shard_path.string(), ": the index places tensor '", name,
-             "' in this shard but it is not there");
+        Fail(ErrorCode::kFormat, shard_path.string(), ": the index places tensor '",
+             PrintableName(name), "' in this shard but it is not there");
       }
     }
     for (const SafetensorsEntry& entry : file->header().tensors) {
@@ -100,7 +96,7 @@ SafetensorsCheckpoint SafetensorsCheckpoint::Open(const std::string& path) {
         continue;  // a tensor the index assigns elsewhere (or not at all) is not ours here
       }
       if (ckpt.index_.count(entry.name) != 0) {
-        Fail(ErrorCode::kFormat, shard_path.string(), ": tensor '", entry.name,
+        Fail(ErrorCode::kFormat, shard_path.string(), ": tensor '", PrintableName(entry.name),
              "' appears in more than one shard");
       }
       ckpt.index_[entry.name] = ckpt.tensors_.size();

@@ -1,11 +1,11 @@
 #include "model/config.h"
 
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "base/error.h"
+#include "base/printable.h"
+#include "io/input_file.h"
 
 namespace gemma {
 namespace {
@@ -157,7 +157,7 @@ ModelConfig ParseConfigJson(std::string_view json_text, const std::string& origi
   ModelConfig c;
   c.model_type = OptionalString(json, "model_type", "gemma");
   if (c.model_type != "gemma") {
-    Fail(ErrorCode::kUnsupported, origin, ": model_type \"", c.model_type,
+    Fail(ErrorCode::kUnsupported, origin, ": model_type \"", PrintableName(c.model_type),
          "\" is not supported (gemma-rt runs Gemma 1: model_type \"gemma\")");
   }
   c.vocab_size = RequiredInt(json, "vocab_size", origin);
@@ -194,7 +194,7 @@ ModelConfig ParseConfigJson(std::string_view json_text, const std::string& origi
   // the logits by ~5e-4 of their range. We always use tanh and only accept the GELU names.
   if (c.hidden_act != "gelu" && c.hidden_act != "gelu_pytorch_tanh" && c.hidden_act != "gelu_new" &&
       c.hidden_act != "gelu_fast") {
-    Fail(ErrorCode::kUnsupported, origin, ": activation \"", c.hidden_act,
+    Fail(ErrorCode::kUnsupported, origin, ": activation \"", PrintableName(c.hidden_act),
          "\" is not a GELU; Gemma 1 uses GELU (tanh approximation)");
   }
   c.activation = Activation::kGeluTanh;
@@ -210,11 +210,8 @@ ModelConfig ParseConfigJson(std::string_view json_text, const std::string& origi
 }
 
 ModelConfig LoadConfigFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) Fail(ErrorCode::kNotFound, path, ": cannot open config file");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return ParseConfigJson(text.str(), path);
+  return ParseConfigJson(
+      ReadInputFile(path, {.what = "config.json", .max_bytes = kMaxMetadataFileBytes}), path);
 }
 
 std::string ConfigToJson(const ModelConfig& c) {

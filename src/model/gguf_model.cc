@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "base/error.h"
+#include "base/printable.h"
 
 namespace gemma {
 namespace {
@@ -18,16 +19,14 @@ int64_t OptionalInt(const GgufHeader& h, const std::string& key, int64_t fallbac
   return v != nullptr ? v->ToInt64(key) : fallback;
 }
 
-}  // namespace
-
-ModelConfig ConfigFromGguf(const GgufHeader& h, const std::string& origin) {
+ModelConfig ReadConfig(const GgufHeader& h, const std::string& origin) {
   const GgufValue* arch = h.Find("general.architecture");
   if (arch == nullptr) {
     Fail(ErrorCode::kFormat, origin, ": GGUF key 'general.architecture' is missing");
   }
   const std::string& architecture = arch->ToString("general.architecture");
   if (architecture != "gemma") {
-    Fail(ErrorCode::kUnsupported, origin, ": architecture '", architecture,
+    Fail(ErrorCode::kUnsupported, origin, ": architecture '", PrintableName(architecture),
          "' is not supported (gemma-rt runs Gemma 1: 'gemma')");
   }
   ModelConfig c;
@@ -67,6 +66,19 @@ ModelConfig ConfigFromGguf(const GgufHeader& h, const std::string& origin) {
   return c;
 }
 
+GgufVocabulary ReadVocabulary(const GgufHeader& h, const std::string& origin);
+
+}  // namespace
+
+// A metadata value's conversion does not know the file; NamingFile puts it in front.
+ModelConfig ConfigFromGguf(const GgufHeader& h, const std::string& origin) {
+  return NamingFile(origin, [&] { return ReadConfig(h, origin); });
+}
+
+GgufVocabulary ReadGgufVocabulary(const GgufHeader& h, const std::string& origin) {
+  return NamingFile(origin, [&] { return ReadVocabulary(h, origin); });
+}
+
 ModelWeights LoadGgufModel(const std::string& path) {
   auto file = std::make_shared<GgufFile>(GgufFile::Open(path));
   const ModelConfig config = ConfigFromGguf(file->header(), path);
@@ -85,7 +97,9 @@ ModelWeights LoadGgufModel(const std::string& path) {
   return BindWeights(config, source);
 }
 
-GgufVocabulary ReadGgufVocabulary(const GgufHeader& h, const std::string& origin) {
+namespace {
+
+GgufVocabulary ReadVocabulary(const GgufHeader& h, const std::string& origin) {
   GgufVocabulary v;
   const GgufValue* tokens = h.Find("tokenizer.ggml.tokens");
   if (tokens == nullptr) return v;
@@ -132,6 +146,8 @@ GgufVocabulary ReadGgufVocabulary(const GgufHeader& h, const std::string& origin
   }
   return v;
 }
+
+}  // namespace
 
 std::vector<GgufKeyValue> GemmaGgufMetadata(const ModelConfig& c, const std::string& name) {
   auto u32 = [](int64_t v) { return GgufValue::Uint32(static_cast<uint32_t>(v)); };

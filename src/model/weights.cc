@@ -6,6 +6,7 @@
 #include <set>
 
 #include "base/error.h"
+#include "base/printable.h"
 #include "io/safetensors_checkpoint.h"
 
 namespace gemma {
@@ -130,7 +131,7 @@ ModelWeights BindWeights(const ModelConfig& config, const WeightSource& source) 
   for (const std::string& name : source.all_names) {
     // lm_head.weight is accepted when present: some exports write the tied matrix twice.
     if (expected_names.count(name) == 0 && name != "lm_head.weight" && name != "output.weight") {
-      problems.push_back(StrCat("unexpected tensor '", name, "'"));
+      problems.push_back(StrCat("unexpected tensor '", PrintableName(name), "'"));
     }
   }
   if (!problems.empty()) {

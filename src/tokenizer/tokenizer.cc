@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "base/error.h"
+#include "io/input_file.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/sentencepiece_tokenizer.h"
 #include "tokenizer/tokenizer_cache.h"
@@ -19,13 +20,7 @@ namespace gemma {
 namespace {
 
 std::string ReadWholeFile(const std::string& path) {
-  std::error_code error;
-  if (!std::filesystem::is_regular_file(path, error)) {
-    Fail(ErrorCode::kNotFound, path, ": no such tokenizer file");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) Fail(ErrorCode::kIo, path, ": cannot open the tokenizer file");
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return ReadInputFile(path, {.what = "a tokenizer file", .max_bytes = kMaxTokenizerFileBytes});
 }
 
 // tokenizer.json is a JSON object; a SentencePiece model is a protobuf, whose first byte is
@@ -71,7 +66,13 @@ std::unique_ptr<Tokenizer> Tokenizer::FromFile(const std::string& path) {
   if (!std::filesystem::is_regular_file(path, error)) {
     Fail(ErrorCode::kNotFound, path, ": no such tokenizer file");
   }
-  if (LooksLikeJson(path)) return std::make_unique<BpeTokenizer>(LoadTokenizerJsonCached(path));
+  if (LooksLikeJson(path)) {
+    // Building the tokenizer can fail after the file was read (a piece too long to
+    // merge): NamingFile names the file.
+    return NamingFile(path, [&]() -> std::unique_ptr<Tokenizer> {
+      return std::make_unique<BpeTokenizer>(LoadTokenizerJsonCached(path));
+    });
+  }
   const std::string bytes = ReadWholeFile(path);
   try {
     return SentencePieceTokenizer::FromSerialized(bytes, path);

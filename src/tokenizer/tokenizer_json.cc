@@ -2,11 +2,12 @@
 
 #include <simdjson.h>
 
-#include <filesystem>
 #include <unordered_map>
 #include <utility>
 
 #include "base/error.h"
+#include "base/printable.h"
+#include "io/input_file.h"
 #include "tokenizer/pieces.h"
 
 namespace gemma {
@@ -40,7 +41,8 @@ bool ReadNormalizer(value normalizer, const std::string& name) {
     }
   }
   if (type != "Replace" || pattern != " " || content != kUnderline) {
-    Fail(ErrorCode::kUnsupported, name, ": normalizer ", type, " '", pattern, "' -> '", content,
+    Fail(ErrorCode::kUnsupported, name, ": normalizer ", PrintableName(type), " '",
+         PrintableName(pattern), "' -> '", PrintableName(content),
          "' is not supported (gemma-rt reads Gemma's Replace ' ' -> '▁' only)");
   }
   return true;
@@ -53,14 +55,17 @@ struct RawModel {
   bool byte_fallback = false;
 };
 
-void ReadVocab(object vocab, const std::string& name, RawModel& raw) {
+// `max_id` bounds ids by the file's size (an entry takes at least 4 bytes, "":0), so that
+// a tiny file cannot make the vector of pieces grow to millions of entries.
+void ReadVocab(object vocab, const std::string& name, int64_t max_id, RawModel& raw) {
   std::vector<bool> seen;
   size_t count = 0;
   for (auto field : vocab) {
     const std::string_view piece = field.unescaped_key().value();
     const int64_t id = field.value().get_int64().value();
-    if (id < 0 || id > (int64_t{1} << 24)) {
-      Fail(ErrorCode::kFormat, name, ": model.vocab id ", id, " of '", piece, "' is out of range");
+    if (id < 0 || id > (int64_t{1} << 24) || id > max_id) {
+      Fail(ErrorCode::kFormat, name, ": model.vocab id ", id, " of '", PrintableName(piece),
+           "' is out of range");
     }
     if (static_cast<size_t>(id) >= raw.pieces.size()) {
       raw.pieces.resize(id + 1);
@@ -83,7 +88,7 @@ void ReadMerges(simdjson::ondemand::array merges, const std::string& name, RawMo
       const std::string_view text = merge.get_string().value();
       const size_t space = text.find(' ');
       if (space == std::string_view::npos || text.find(' ', space + 1) != std::string_view::npos) {
-        Fail(ErrorCode::kFormat, name, ": merge ", raw.merges.size(), " '", text,
+        Fail(ErrorCode::kFormat, name, ": merge ", raw.merges.size(), " '", PrintableName(text),
              "' is not two pieces separated by one space");
       }
       raw.merges.emplace_back(text.substr(0, space), text.substr(space + 1));
@@ -99,7 +104,7 @@ void ReadMerges(simdjson::ondemand::array merges, const std::string& name, RawMo
   }
 }
 
-void ReadModel(object model, const std::string& name, RawModel& raw) {
+void ReadModel(object model, const std::string& name, int64_t max_id, RawModel& raw) {
   std::string type;
   for (auto field : model) {
     const std::string_view key = field.unescaped_key().value();
@@ -107,7 +112,7 @@ void ReadModel(object model, const std::string& name, RawModel& raw) {
     if (key == "type") {
       type = std::string(v.get_string().value());
     } else if (key == "vocab") {
-      ReadVocab(v.get_object(), name, raw);
+      ReadVocab(v.get_object(), name, max_id, raw);
     } else if (key == "merges") {
       ReadMerges(v.get_array(), name, raw);
     } else if (key == "byte_fallback") {
@@ -116,7 +121,7 @@ void ReadModel(object model, const std::string& name, RawModel& raw) {
       if (!IsNull(v)) raw.unk_token = std::string(v.get_string().value());
     } else if (key == "continuing_subword_prefix" || key == "end_of_word_suffix") {
       if (!IsNull(v) && !v.get_string().value().empty()) {
-        Fail(ErrorCode::kUnsupported, name, ": model.", key, " is not supported");
+        Fail(ErrorCode::kUnsupported, name, ": model.", PrintableName(key), " is not supported");
       }
     } else if (key == "ignore_merges") {
       if (v.get_bool().value()) {
@@ -125,7 +130,8 @@ void ReadModel(object model, const std::string& name, RawModel& raw) {
     }
   }
   if (type != "BPE") {
-    Fail(ErrorCode::kUnsupported, name, ": model.type is '", type, "'; gemma-rt reads BPE only");
+    Fail(ErrorCode::kUnsupported, name, ": model.type is '", PrintableName(type),
+         "'; gemma-rt reads BPE only");
   }
 }
 
@@ -144,8 +150,8 @@ std::vector<AddedToken> ReadAddedTokens(simdjson::ondemand::array tokens, const 
                  key == "normalized") {
         // Gemma sets all four to false; honouring them would change where tokens match.
         if (v.get_bool().value()) {
-          Fail(ErrorCode::kUnsupported, name, ": added token ", added.id, " sets '", key,
-               "', which gemma-rt does not support");
+          Fail(ErrorCode::kUnsupported, name, ": added token ", added.id, " sets '",
+               PrintableName(key), "', which gemma-rt does not support");
         }
       }
     }
@@ -164,8 +170,8 @@ BpeModel Assemble(RawModel raw, std::vector<AddedToken> added, bool space_to_und
   model.added_tokens = std::move(added);
   for (const AddedToken& token : model.added_tokens) {
     if (token.id >= static_cast<int32_t>(raw.pieces.size())) {
-      Fail(ErrorCode::kFormat, name, ": added token '", token.text, "' has id ", token.id,
-           " past the vocabulary of ", raw.pieces.size());
+      Fail(ErrorCode::kFormat, name, ": added token '", PrintableName(token.text), "' has id ",
+           token.id, " past the vocabulary of ", raw.pieces.size());
     }
   }
 
@@ -176,7 +182,7 @@ BpeModel Assemble(RawModel raw, std::vector<AddedToken> added, bool space_to_und
   const auto find = [&](std::string_view piece, size_t rank) {
     const auto it = id_of.find(piece);
     if (it == id_of.end()) {
-      Fail(ErrorCode::kFormat, name, ": merge ", rank, " uses '", piece,
+      Fail(ErrorCode::kFormat, name, ": merge ", rank, " uses '", PrintableName(piece),
            "', which is not in model.vocab");
     }
     return it->second;
@@ -214,7 +220,7 @@ BpeModel ParsePadded(simdjson::padded_string_view json, const std::string& name)
       const std::string_view key = field.unescaped_key().value();
       value v = field.value();
       if (key == "model") {
-        ReadModel(v.get_object(), name, raw);
+        ReadModel(v.get_object(), name, static_cast<int64_t>(json.length() / 4), raw);
         has_model = true;
       } else if (key == "added_tokens") {
         if (!IsNull(v)) added = ReadAddedTokens(v.get_array(), name);
@@ -241,13 +247,20 @@ BpeModel ParseTokenizerJson(std::string_view json, const std::string& name) {
   return ParsePadded(padded, name);
 }
 
-BpeModel ReadTokenizerJson(const std::string& path) {
-  if (!std::filesystem::exists(path)) Fail(ErrorCode::kNotFound, path, ": no such file");
-  simdjson::padded_string json;
-  if (simdjson::padded_string::load(path).get(json) != simdjson::SUCCESS) {
-    Fail(ErrorCode::kIo, path, ": cannot read the file");
+static_assert(simdjson::SIMDJSON_PADDING <= kTokenizerJsonPadding);
+
+BpeModel ParseTokenizerJsonInPlace(const std::string& json, const std::string& name) {
+  if (json.capacity() - json.size() < simdjson::SIMDJSON_PADDING) {
+    return ParseTokenizerJson(json, name);
   }
-  return ParsePadded(json, path);
+  return ParsePadded(simdjson::padded_string_view(json.data(), json.size(), json.capacity()), name);
+}
+
+BpeModel ReadTokenizerJson(const std::string& path) {
+  return ParseTokenizerJsonInPlace(ReadInputFile(path, {.what = "a tokenizer.json",
+                                                        .max_bytes = kMaxTokenizerFileBytes,
+                                                        .padding = kTokenizerJsonPadding}),
+                                   path);
 }
 
 }  // namespace gemma

@@ -4,6 +4,7 @@
 // rather than tokenized differently from the reference.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -16,5 +17,11 @@ BpeModel ReadTokenizerJson(const std::string& path);
 
 // The same from text in memory; `name` is used in error messages.
 BpeModel ParseTokenizerJson(std::string_view json, const std::string& name);
+
+// The same without a copy, for `json` whose capacity leaves kTokenizerJsonPadding bytes
+// after the text (simdjson reads past the end in blocks); ReadInputFile with
+// .padding = kTokenizerJsonPadding gives such a string. Copies when it does not.
+inline constexpr size_t kTokenizerJsonPadding = 64;
+BpeModel ParseTokenizerJsonInPlace(const std::string& json, const std::string& name);
 
 }  // namespace gemma

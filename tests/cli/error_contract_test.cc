@@ -136,5 +136,21 @@ TEST(CliErrorContract, AFailedWriteToStdoutIsAnError) {
   }
 }
 
+// std::bad_alloc used to be printed as "gemma-rt: error: std::bad_alloc". Memory is limited
+// with ulimit -v, which AddressSanitizer's shadow memory cannot run under: skipped there.
+TEST(CliErrorContract, OutOfMemoryIsOneLineNamingWhatWasLoaded) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "ulimit -v and AddressSanitizer do not mix; runs in the Release build";
+#else
+  // A random gemma-2b in float32 needs 10 GB; 1 GB of address space is not enough.
+  const RunResult r =
+      RunShell("ulimit -v 1000000; " + Cli() + " bench --random 2b --dtype f32 -p 1 -n 1 2>&1");
+  ExpectOneClearError(r, "bench: out of memory");
+  const RunResult m = RunShell("ulimit -v 1000000; " + Cli() + " logits --model " + kTiny +
+                               " --ids 2 --positions 0 --full 2>&1 >/dev/null");
+  EXPECT_EQ(m.exit_code, 0) << m.output;  // a small model still runs under the limit
+#endif
+}
+
 }  // namespace
 }  // namespace gemma
