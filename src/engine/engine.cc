@@ -98,6 +98,14 @@ uint64_t Engine::Submit(EngineRequest request) {
            " of the prompt) is outside the vocabulary [0, ", c.vocab_size, ")");
     }
   }
+  // A bias for an id outside the vocabulary would only fail in the engine's step, where it
+  // would take the step's other sequences down with it: refuse it here.
+  for (const auto& [id, bias] : request.options.sampling.logit_bias) {
+    if (id < 0 || id >= c.vocab_size) {
+      Fail(ErrorCode::kOutOfRange, "logit bias for token id ", id, " outside the vocabulary [0, ",
+           c.vocab_size, ")");
+    }
+  }
   const size_t max_context = static_cast<size_t>(c.max_position_embeddings);
   const size_t context = request.context == 0 ? max_context : request.context;
   if (context > max_context) {

@@ -103,20 +103,41 @@ class TopPStep : public SamplerStep {
   explicit TopPStep(float p) : p_(p) {}
   void Apply(Candidates& candidates, std::span<const int32_t>) override {
     if (p_ >= 1.0f) return;
-    candidates.SortDescending();
-    candidates.Probabilities(probabilities_);
+    auto& items = candidates.items;
+    if (items.empty()) return;
+    // The softmax's normalizer needs every candidate, but the kept prefix is usually a few
+    // dozen ids out of 256,000: sort only as far as the running sum needs, in growing
+    // chunks. The comparator is a strict total order (ties by id), so each sorted chunk is
+    // exactly the same prefix a full sort gives, and the kept set is the same.
+    float max = items[0].logit;
+    for (const Candidate& c : items) max = std::max(max, c.logit);
+    double total = 0.0;  // in double, as Candidates::Probabilities sums
+    for (const Candidate& c : items) total += std::exp(c.logit - max);
+    const float inv = static_cast<float>(1.0 / total);
+    size_t sorted_end = candidates.sorted ? items.size() : 0;
+    size_t chunk = 64;
     double sum = 0.0;
     size_t keep = 0;
-    while (keep < probabilities_.size()) {
-      sum += probabilities_[keep++];
+    while (keep < items.size()) {
+      if (keep == sorted_end) {
+        sorted_end = std::min(items.size(), keep + chunk);
+        chunk *= 4;
+        std::partial_sort(items.begin() + keep, items.begin() + sorted_end, items.end(),
+                          Descending);
+      }
+      const float probability = std::exp(items[keep++].logit - max) * inv;
+      sum += probability;
       if (sum >= p_) break;
     }
-    candidates.items.resize(keep);
+    items.resize(keep);
+    candidates.sorted = true;
   }
 
  private:
+  static bool Descending(const Candidate& a, const Candidate& b) {
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+  }
   float p_;
-  std::vector<float> probabilities_;
 };
 
 class MinPStep : public SamplerStep {
@@ -185,6 +206,14 @@ SamplerChain::SamplerChain(std::vector<std::unique_ptr<SamplerStep>> steps, Pick
 
 int32_t SamplerChain::Sample(std::span<const float> logits, std::span<const int32_t> history) {
   if (logits.empty()) Fail(ErrorCode::kInvalidArgument, "sampling from an empty logits row");
+  if (pick_ == Pick::kGreedy && steps_.empty()) {
+    // Plain greedy: no candidate list (256,000 ids copied per token) is needed.
+    size_t best = 0;
+    for (size_t i = 1; i < logits.size(); ++i) {
+      if (logits[i] > logits[best]) best = i;  // strict: the lower id wins ties
+    }
+    return static_cast<int32_t>(best);
+  }
   candidates_.Reset(logits);
   for (auto& step : steps_) step->Apply(candidates_, history);
   const auto& items = candidates_.items;

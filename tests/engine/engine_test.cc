@@ -387,6 +387,9 @@ TEST_F(EngineTest, CallbacksCanStopAndBadRequestsAreRefusedAtSubmit) {
   EXPECT_THROW(engine.Submit({.prompt = {2}, .options = {.sampling = {.temperature = -1.0f}}}),
                Error);
   EXPECT_THROW(engine.Submit({.prompt = {2}, .options = {.stop_strings = {"x"}}}), Error);
+  EXPECT_THROW(
+      engine.Submit({.prompt = {2}, .options = {.sampling = {.logit_bias = {{600, 1.0f}}}}}),
+      Error);
   Engine tiny_pool(weights_, nullptr, pool_,
                    {.kv_bytes = 2 * KVPool::BytesPerBlock(weights_.config, 16)});
   EXPECT_THROW(tiny_pool.Submit({.prompt = std::vector<int32_t>(40, 2)}), Error);

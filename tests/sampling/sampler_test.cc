@@ -2,7 +2,9 @@
 // e^i / (e + e^2 + e^3 + e^4) = {0.0321, 0.0871, 0.2369, 0.6439}.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <random>
 #include <vector>
 
 #include "base/error.h"
@@ -47,6 +49,64 @@ TEST(TopP, KeepsTheSmallestPrefixReachingP) {
   EXPECT_EQ(Surviving(*TopP(0.9f), kLogits), (std::vector<int32_t>{1, 2, 3}));
   EXPECT_THROW(TopP(0.0f), Error);
   EXPECT_THROW(TopP(1.5f), Error);
+}
+
+// The reference top-p: a full sort, then the shortest prefix whose probabilities reach p
+// (normalized over every candidate, the sum taken in the candidates' order before sorting).
+std::vector<int32_t> FullSortTopP(const std::vector<Candidate>& items, float p) {
+  float max = items[0].logit;
+  for (const Candidate& c : items) max = std::max(max, c.logit);
+  double total = 0.0;
+  for (const Candidate& c : items) total += std::exp(c.logit - max);
+  const float inv = static_cast<float>(1.0 / total);
+  std::vector<Candidate> sorted = items;
+  std::sort(sorted.begin(), sorted.end(), [](const Candidate& a, const Candidate& b) {
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+  });
+  std::vector<int32_t> kept;
+  double sum = 0.0;
+  for (const Candidate& c : sorted) {
+    kept.push_back(c.id);
+    sum += std::exp(c.logit - max) * inv;
+    if (sum >= p) break;
+  }
+  return kept;
+}
+
+TEST(TopP, KeepsExactlyWhatAFullSortKeeps) {
+  std::mt19937 rng(7);
+  for (size_t size : {1u, 2u, 63u, 64u, 65u, 257u, 5000u, 256000u}) {
+    for (float scale : {0.5f, 3.0f, 12.0f}) {
+      std::normal_distribution<float> normal(0.0f, scale);
+      std::vector<float> logits(size);
+      // Rounded to a coarse grid so that many logits tie and the id order decides.
+      for (float& x : logits) x = std::round(normal(rng) * 8.0f) / 8.0f;
+      for (float p : {0.05f, 0.5f, 0.9f, 0.95f, 0.999f, 0.99999f}) {
+        Candidates c;
+        c.Reset(logits);
+        const std::vector<int32_t> expected = FullSortTopP(c.items, p);
+        TopP(p)->Apply(c, {});
+        std::vector<int32_t> kept;
+        for (const Candidate& x : c.items) kept.push_back(x.id);
+        ASSERT_EQ(kept, expected) << "size " << size << " scale " << scale << " p " << p;
+        ASSERT_TRUE(c.sorted);
+      }
+    }
+  }
+}
+
+TEST(Greedy, WithoutStepsEqualsTheCandidateListsArgmax) {
+  // The plain greedy path skips the candidate list; a chain with a step that changes
+  // nothing (a zero bias) goes through it. Both must agree, ties included.
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> level(-20, 20);
+  SamplerChain plain = MakeSampler({.temperature = 0.0f});
+  SamplerChain listed = MakeSampler({.temperature = 0.0f, .logit_bias = {{0, 0.0f}}});
+  for (size_t size : {1u, 3u, 1000u, 256000u}) {
+    std::vector<float> logits(size);
+    for (float& x : logits) x = static_cast<float>(level(rng)) / 4.0f;
+    EXPECT_EQ(plain.Sample(logits, {}), listed.Sample(logits, {})) << size;
+  }
 }
 
 TEST(MinP, KeepsIdsWithinAFractionOfTheMostLikely) {
