@@ -25,11 +25,11 @@
 namespace gemma::test {
 namespace {
 
-// The types with integer decode kernels on AVX2 (kernels/quant/quant_matvec.cc), and those
-// the AVX-512 VNNI kernels add (kernels/x86/int8_matvec_avx512.cc).
-constexpr DType kInt8Types[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K};
+// Every block-quantized type has integer decode kernels on AVX2 (kernels/quant/quant_matvec.cc)
+// and AVX-512 VNNI (kernels/x86/int8_matvec_avx512.cc).
 constexpr DType kVnniTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0,
                                 DType::kQ5_1, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+constexpr auto& kInt8Types = kVnniTypes;
 
 // Activations of uneven magnitude: some blocks tiny, some zero, some large, as after RMSNorm
 // and GELU.

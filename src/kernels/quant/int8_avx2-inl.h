@@ -7,11 +7,11 @@
 // x was rounded to int8 per 32 values (x ~= dx[b] * q), so a block's products are integer:
 // vpmaddubsw multiplies 32 unsigned weight bytes by 32 signed activation bytes into 16 pair
 // sums, vpmaddwd adds pairs into 8 int32 lanes, and one conversion and one FMA per 32 values
-// apply d_w * dx[b]. Weight offsets (-8 of Q4_0, -32 of Q6_K) and Q4_K's minimums are not
-// subtracted from the weights (the weights stay unsigned for vpmaddubsw); they are applied
-// once per block through the activation sums (dsum, sum16) into a separate bias term. Every
-// pair sum fits int16: |w| <= 63 (Q6_K) or 15, |q| <= 127, and Q8_0's signed weights go
-// through the sign trick (|w|, q * sign w), at most 2 * 128 * 127.
+// apply d_w * dx[b]. Weight offsets (-8 of Q4_0, -16 of Q5_0, -32 of Q6_K) and minimums
+// (Q4_1, Q5_1, Q4_K, Q5_K) are not subtracted from the weights (the weights stay unsigned for
+// vpmaddubsw); they are applied once per block through the activation sums (dsum, sum16) into
+// a separate bias term. Every pair sum fits int16: |w| <= 63 (Q6_K), 31 (Q5) or 15, |q| <= 127,
+// and Q8_0's signed weights go through the sign trick (|w|, q * sign w), at most 2 * 128 * 127.
 //
 // Include after hwy/highway.h in a file compiled per target (Highway's "-inl.h" pattern);
 // the kernels exist on the x86 targets with AVX2 (HWY_TARGET <= HWY_AVX2) only.
@@ -117,8 +117,70 @@ struct Int8Q4_0 {
   static HWY_INLINE float Finish(const Acc& acc) { return Sum8(acc.sum) - 8.0f * acc.offset; }
 };
 
-struct Int8Q4_K {
-  static constexpr size_t kValues = 256, kBytes = sizeof(quant::BlockQ4_K), kRows = 2;
+// The fifth bits of a Q5 block (bit j of the 32-bit word: value j) as 16 or 0 per byte:
+// byte i takes qh's byte i / 8 (vpshufb), ORs in every bit but i % 8, and compares with 0xff.
+HWY_INLINE __m256i FifthBits32(const uint8_t* qh) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, sizeof(bits));
+  const __m256i bytes =
+      _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)),
+                          _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101,
+                                             0x0202020202020202, 0x0303030303030303));
+  const __m256i set = _mm256_cmpeq_epi8(
+      _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe)), _mm256_set1_epi8(-1));
+  return _mm256_and_si256(set, _mm256_set1_epi8(16));
+}
+
+// Q4_1, Q5_0 and Q5_1 (32-value blocks w = d * u + c, u unsigned: the 4 bits, or 5 with the
+// fifth from qh): the products d * dx * sum u q, and c * dx * (sum of q) = c * dsum[b]
+// through one scalar FMA per block into `bias` (c = m, the block's float16 minimum, or
+// -16 d for Q5_0).
+template <size_t kBlockBytes, size_t kQsAt, bool kFifthBit, bool kHasMin>
+struct Int8Q32 {
+  static constexpr size_t kValues = 32, kBytes = kBlockBytes, kRows = 4;
+  struct Acc {
+    __m256 sum{};
+    float bias = 0.0f;
+  };
+  struct Block {
+    __m256i u;    // the 32 values, unsigned, in order
+    float dw, c;  // scale and offset
+  };
+  static HWY_INLINE void Unpack(const uint8_t* HWY_RESTRICT blk, const float* HWY_RESTRICT half,
+                                Block& b) {
+    // Byte j holds value j (low nibble) and value j + 16 (high nibble), as in Int8Q4_0.
+    const __m256i both =
+        _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQsAt)));
+    b.u = _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_setr_epi64x(0, 0, 4, 4)),
+                           _mm256_set1_epi8(15));
+    if constexpr (kFifthBit) b.u = _mm256_or_si256(b.u, FifthBits32(blk + kQsAt - 4));
+    b.dw = half[LoadU16(blk)];
+    b.c = kHasMin ? half[LoadU16(blk + 2)] : -16.0f * b.dw;
+  }
+  static HWY_INLINE void Multiply(const Block& u, const quant::Int8Activations& a, size_t b,
+                                  Acc& acc) {
+    const __m256i p = DotU8S8(u.u, Load256(a.q + 32 * b));
+    acc.sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(u.dw * a.d[b]), acc.sum);
+    acc.bias = std::fma(u.c, a.dsum[b], acc.bias);
+  }
+  static HWY_INLINE void Dot(const uint8_t* HWY_RESTRICT blk, const quant::Int8Activations& a,
+                             size_t b, Acc& acc, const float* HWY_RESTRICT half) {
+    Block u;
+    Unpack(blk, half, u);
+    Multiply(u, a, b, acc);
+  }
+  static HWY_INLINE float Finish(const Acc& acc) { return Sum8(acc.sum) + acc.bias; }
+};
+using Int8Q4_1 = Int8Q32<sizeof(quant::BlockQ4_1), 4, false, true>;
+using Int8Q5_0 = Int8Q32<sizeof(quant::BlockQ5_0), 6, true, false>;
+using Int8Q5_1 = Int8Q32<sizeof(quant::BlockQ5_1), 8, true, true>;
+
+// Q4_K and Q5_K (kFiveBits: a fifth bit per value from qh, bit 2j of byte l for value l of
+// sub-block 2j, bit 2j + 1 for sub-block 2j + 1, ggml's dequantize_row_q5_K).
+template <bool kFiveBits>
+struct Int8K4 {
+  static constexpr size_t kValues = 256, kRows = 2;
+  static constexpr size_t kBytes = kFiveBits ? sizeof(quant::BlockQ5_K) : sizeof(quant::BlockQ4_K);
   struct Acc {
     __m256 sum{};
     __m256 mins{};  // dmin * m_j * dx_j * (sum of q over sub-block j)
@@ -137,13 +199,21 @@ struct Int8Q4_K {
     quant::UnpackScalesMinsK4(blk + 4, sc, m);
     u.scales = _mm256_mul_ps(BytesToFloats(sc), _mm256_set1_ps(d));
     u.mins = _mm256_mul_ps(BytesToFloats(m), _mm256_set1_ps(dmin));
-    const uint8_t* HWY_RESTRICT qs = blk + 16;
+    const uint8_t* HWY_RESTRICT qs = blk + (kFiveBits ? 48 : 16);
     const __m256i low4 = _mm256_set1_epi8(15);
+    __m256i h = kFiveBits ? Load256(blk + 16) : _mm256_setzero_si256();
+    const __m256i bit4 = _mm256_set1_epi8(16);
     // 32 bytes give 64 values: low nibbles are sub-block 2j, high nibbles sub-block 2j + 1.
     for (int j = 0; j < 4; ++j) {
       const __m256i v = Load256(qs + 32 * j);
       u.lo[j] = _mm256_and_si256(v, low4);
       u.hi[j] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+      if constexpr (kFiveBits) {
+        // Bits 2j and 2j + 1 of each qh byte moved to bit 4 (h is shifted by 2 per j).
+        u.lo[j] = _mm256_or_si256(u.lo[j], _mm256_and_si256(_mm256_slli_epi16(h, 4), bit4));
+        u.hi[j] = _mm256_or_si256(u.hi[j], _mm256_and_si256(_mm256_slli_epi16(h, 3), bit4));
+        h = _mm256_srli_epi16(h, 2);
+      }
     }
   }
   static HWY_INLINE void Multiply(const Block& u, const quant::Int8Activations& a, size_t sb,
@@ -166,6 +236,8 @@ struct Int8Q4_K {
   }
   static HWY_INLINE float Finish(const Acc& acc) { return Sum8(acc.sum) - Sum8(acc.mins); }
 };
+using Int8Q4_K = Int8K4<false>;
+using Int8Q5_K = Int8K4<true>;
 
 struct Int8Q6_K {
   static constexpr size_t kValues = 256, kBytes = sizeof(quant::BlockQ6_K), kRows = 2;

@@ -15,7 +15,7 @@ namespace gemma {
 void QuantMatVecRows(const WeightMatrix& w, const float* x, float* y, size_t row_begin,
                      size_t row_end);
 // True where this CPU has an integer decode kernel for `dtype` (QuantDot::kInt8): x86 with
-// AVX2, for Q8_0, Q4_0, Q4_K and Q6_K. Elsewhere decode keeps float32 activations.
+// AVX2 (every block-quantized type). Elsewhere decode keeps float32 activations.
 bool HasInt8MatVec(DType dtype);
 // y[r] for r in [row_begin, row_end) from activations rounded to int8 (int8_activations.h):
 // the products of the file's weights with those activations, in float32 per block.

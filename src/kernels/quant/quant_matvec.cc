@@ -5,13 +5,13 @@
 // Float32 activations (QuantMatVecRows, Highway, every target): each block's integers are
 // widened to int32 lanes, converted to float and multiplied with x by FMA. A block's scale
 // multiplies the block's partial dot product (d * sum q x rather than sum (d q) x: one
-// multiply per block instead of per value). Offsets (-8 of Q4_0, -32 of Q6_K) are applied
-// to the integers before the conversion, so nothing cancels; Q4_K's minimums use per-32
-// sums of x computed once per call.
+// multiply per block instead of per value). Offsets (-8 of Q4_0, -16 of Q5_0, -32 of Q6_K) are
+// applied to the integers before the conversion, so nothing cancels; minimums (Q4_1, Q5_1, Q4_K,
+// Q5_K) use per-32 sums of x computed once per call.
 //
-// Int8 activations (QuantMatVecRowsInt8, x86 AVX2/AVX-512 only): integer products with
-// vpmaddubsw on x rounded once per call (int8_activations.h); see the comment above the
-// Int8 kernels below.
+// Int8 activations (QuantMatVecRowsInt8, x86 AVX2/AVX-512 and Arm dot products only): integer
+// products with vpmaddubsw on x rounded once per call (int8_activations.h), for every
+// block-quantized type; see the comment above the Int8 kernels below.
 //
 // Both process several rows together: independent weight streams for the prefetchers,
 // independent accumulator chains for the FMA latency, and the same x in L1 for all of them.
@@ -48,7 +48,7 @@ constexpr size_t kMaxLanes = 16;
 // The activation vector of a decode product, prepared once per call.
 struct Activations {
   const float* x = nullptr;     // [cols]
-  const float* xsum = nullptr;  // [cols / 32] sums of x per 32 values (Q4_K's minimums)
+  const float* xsum = nullptr;  // [cols / 32] sums of x per 32 values (minimums)
 };
 }  // namespace gemma::quant_matvec
 #endif
@@ -77,7 +77,7 @@ HWY_INLINE float HalfToFloat(uint16_t bits) {
 }
 
 // Kernels for one block of one row: acc += the products of block b with the activations.
-// `bias` collects what is subtracted at the end (Q4_K's minimums).
+// `bias` collects what is subtracted at the end (the minimums).
 
 struct KernelQ8_0 {
   using Tag = hn::ScalableTag<float>;
@@ -125,9 +125,64 @@ struct KernelQ4_0 {
   }
 };
 
-struct KernelQ4_K {
+// Q4_1, Q5_0 and Q5_1: value j = d * u_j + m (Q5_0: d * (u_j - 16)), u_j the nibble of byte
+// j % 16 (low for j < 16) plus, for the Q5 types, 16 times bit j of the 32-bit qh. Q5_0's
+// offset is applied to the integers, as Q4_0's; the minimum m (float16) is m * (sum of x
+// over the block), into `bias`.
+template <size_t kBlockBytes, size_t kQsAt, bool kFifthBit, bool kHasMin>
+struct KernelQ32 {
   using Tag = hn::ScalableTag<float>;
-  static constexpr size_t kValues = 256, kBytes = sizeof(quant::BlockQ4_K);
+  static constexpr size_t kValues = 32, kBytes = kBlockBytes;
+  template <class DF>
+  static HWY_INLINE hn::Vec<DF> Dot(DF df, const uint8_t* HWY_RESTRICT blk, const Activations& act,
+                                    size_t b, hn::Vec<DF> acc, float& bias) {
+    const float* HWY_RESTRICT x = act.x + b * kValues;
+    const hn::RebindToSigned<DF> di;
+    const hn::RebindToUnsigned<DF> du;
+    const hn::Rebind<uint8_t, DF> du8;
+    const size_t N = hn::Lanes(df);
+    const uint8_t* HWY_RESTRICT qs = blk + kQsAt;
+    uint32_t qh = 0;
+    if constexpr (kFifthBit) std::memcpy(&qh, blk + kQsAt - 4, sizeof(qh));
+    const auto low4 = hn::Set(di, 15);
+    const auto one = hn::Set(du, 1);
+    auto dot = hn::Zero(df);
+    for (size_t k = 0; k < 16; k += N) {
+      const auto v = hn::PromoteTo(di, hn::LoadU(du8, qs + k));
+      auto lo = hn::And(v, low4), hi = hn::ShiftRight<4>(v);
+      if constexpr (kFifthBit) {
+        // Bits k + lane and k + 16 + lane of qh, moved to bit 4.
+        const auto lane = hn::Iota(du, static_cast<uint32_t>(k));
+        const auto h = hn::Set(du, qh);
+        lo = hn::Or(lo, hn::BitCast(di, hn::ShiftLeft<4>(hn::And(hn::Shr(h, lane), one))));
+        hi = hn::Or(hi, hn::BitCast(di, hn::ShiftLeft<4>(hn::And(
+                                            hn::Shr(h, hn::Add(lane, hn::Set(du, 16))), one))));
+      }
+      if constexpr (!kHasMin) {
+        lo = hn::Sub(lo, hn::Set(di, 16));
+        hi = hn::Sub(hi, hn::Set(di, 16));
+      }
+      dot = hn::MulAdd(hn::ConvertTo(df, lo), hn::LoadU(df, x + k), dot);
+      dot = hn::MulAdd(hn::ConvertTo(df, hi), hn::LoadU(df, x + 16 + k), dot);
+    }
+    if constexpr (kHasMin) {
+      // Explicit fma: the same rounding in every inlined copy of this code.
+      bias = std::fma(-HalfToFloat(LoadU16(blk + 2)), act.xsum[b], bias);
+    }
+    return hn::MulAdd(hn::Set(df, HalfToFloat(LoadU16(blk))), dot, acc);
+  }
+};
+using KernelQ4_1 = KernelQ32<sizeof(quant::BlockQ4_1), 4, false, true>;
+using KernelQ5_0 = KernelQ32<sizeof(quant::BlockQ5_0), 6, true, false>;
+using KernelQ5_1 = KernelQ32<sizeof(quant::BlockQ5_1), 8, true, true>;
+
+// Q4_K and Q5_K (kFiveBits: value l of sub-block s also takes 16 times bit s of qh[l % 32],
+// ggml's dequantize_row_q5_K).
+template <bool kFiveBits>
+struct KernelK4 {
+  using Tag = hn::ScalableTag<float>;
+  static constexpr size_t kValues = 256;
+  static constexpr size_t kBytes = kFiveBits ? sizeof(quant::BlockQ5_K) : sizeof(quant::BlockQ4_K);
   template <class DF>
   static HWY_INLINE hn::Vec<DF> Dot(DF df, const uint8_t* HWY_RESTRICT blk, const Activations& act,
                                     size_t b, hn::Vec<DF> acc, float& bias) {
@@ -139,8 +194,10 @@ struct KernelQ4_K {
     const float d = HalfToFloat(LoadU16(blk));
     const float dmin = HalfToFloat(LoadU16(blk + 2));
     const uint8_t* scales = blk + 4;
-    const uint8_t* HWY_RESTRICT qs = blk + 16;
+    const uint8_t* HWY_RESTRICT qs = blk + (kFiveBits ? 48 : 16);
+    const uint8_t* HWY_RESTRICT qh = blk + 16;
     const auto low4 = hn::Set(di, 15);
+    const auto bit4 = hn::Set(di, 16);
     // 64 values per 32 bytes: low nibbles are sub-block 2j, high nibbles sub-block 2j + 1.
     for (int j = 0; j < 4; ++j) {
       uint8_t sc_lo, m_lo, sc_hi, m_hi;
@@ -151,9 +208,15 @@ struct KernelQ4_K {
       auto dot_lo = hn::Zero(df), dot_hi = hn::Zero(df);
       for (size_t k = 0; k < 32; k += N) {
         const auto v = hn::PromoteTo(di, hn::LoadU(du8, q + k));
-        dot_lo = hn::MulAdd(hn::ConvertTo(df, hn::And(v, low4)), hn::LoadU(df, xj + k), dot_lo);
-        dot_hi =
-            hn::MulAdd(hn::ConvertTo(df, hn::ShiftRight<4>(v)), hn::LoadU(df, xj + 32 + k), dot_hi);
+        auto lo = hn::And(v, low4), hi = hn::ShiftRight<4>(v);
+        if constexpr (kFiveBits) {
+          // Bits 2j and 2j + 1 of qh[k + lane], moved to bit 4.
+          const auto h = hn::PromoteTo(di, hn::LoadU(du8, qh + k));
+          lo = hn::Or(lo, hn::And(hn::ShiftLeft<4>(hn::ShiftRightSame(h, 2 * j)), bit4));
+          hi = hn::Or(hi, hn::And(hn::ShiftLeft<4>(hn::ShiftRightSame(h, 2 * j + 1)), bit4));
+        }
+        dot_lo = hn::MulAdd(hn::ConvertTo(df, lo), hn::LoadU(df, xj + k), dot_lo);
+        dot_hi = hn::MulAdd(hn::ConvertTo(df, hi), hn::LoadU(df, xj + 32 + k), dot_hi);
       }
       acc = hn::MulAdd(hn::Set(df, d * sc_lo), dot_lo, acc);
       acc = hn::MulAdd(hn::Set(df, d * sc_hi), dot_hi, acc);
@@ -214,17 +277,19 @@ struct KernelQ6_K {
   }
 };
 
-using FastKernelQ8_0 = KernelQ8_0;
-using FastKernelQ4_0 = KernelQ4_0;
-using FastKernelQ4_K = KernelQ4_K;
-using FastKernelQ6_K = KernelQ6_K;
+using KernelQ4_K = KernelK4<false>;
+using KernelQ5_K = KernelK4<true>;
 
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
 // Integer kernels (QuantDot::kInt8): the arithmetic of each block is in int8_avx2-inl.h,
 // shared with the batched kernels (quant_matvec_batch.cc).
 using int8_avx2::FinishQ4_0Rows;
 using int8_avx2::Int8Q4_0;
+using int8_avx2::Int8Q4_1;
 using int8_avx2::Int8Q4_K;
+using int8_avx2::Int8Q5_0;
+using int8_avx2::Int8Q5_1;
+using int8_avx2::Int8Q5_K;
 using int8_avx2::Int8Q6_K;
 using int8_avx2::Int8Q8_0;
 using int8_avx2::MultiplyQ4_0Pair;
@@ -276,22 +341,20 @@ void MatVecRowsT(const std::byte* data, size_t row_bytes, size_t cols, const Act
 // Lanes of this target, so the caller can fall back when a block is not whole vectors.
 size_t FloatLanes() { return hn::Lanes(hn::ScalableTag<float>()); }
 
-void MatVecRowsQ8_0(const std::byte* data, size_t row_bytes, size_t cols, const Activations& act,
-                    float* y, size_t row_begin, size_t row_end) {
-  MatVecRowsT<FastKernelQ8_0>(data, row_bytes, cols, act, y, row_begin, row_end);
-}
-void MatVecRowsQ4_0(const std::byte* data, size_t row_bytes, size_t cols, const Activations& act,
-                    float* y, size_t row_begin, size_t row_end) {
-  MatVecRowsT<FastKernelQ4_0>(data, row_bytes, cols, act, y, row_begin, row_end);
-}
-void MatVecRowsQ4_K(const std::byte* data, size_t row_bytes, size_t cols, const Activations& act,
-                    float* y, size_t row_begin, size_t row_end) {
-  MatVecRowsT<FastKernelQ4_K>(data, row_bytes, cols, act, y, row_begin, row_end);
-}
-void MatVecRowsQ6_K(const std::byte* data, size_t row_bytes, size_t cols, const Activations& act,
-                    float* y, size_t row_begin, size_t row_end) {
-  MatVecRowsT<FastKernelQ6_K>(data, row_bytes, cols, act, y, row_begin, row_end);
-}
+#define GEMMA_MATVEC_ROWS(name, kernel)                                                   \
+  void name(const std::byte* data, size_t row_bytes, size_t cols, const Activations& act, \
+            float* y, size_t row_begin, size_t row_end) {                                 \
+    MatVecRowsT<kernel>(data, row_bytes, cols, act, y, row_begin, row_end);               \
+  }
+GEMMA_MATVEC_ROWS(MatVecRowsQ8_0, KernelQ8_0)
+GEMMA_MATVEC_ROWS(MatVecRowsQ4_0, KernelQ4_0)
+GEMMA_MATVEC_ROWS(MatVecRowsQ4_1, KernelQ4_1)
+GEMMA_MATVEC_ROWS(MatVecRowsQ5_0, KernelQ5_0)
+GEMMA_MATVEC_ROWS(MatVecRowsQ5_1, KernelQ5_1)
+GEMMA_MATVEC_ROWS(MatVecRowsQ4_K, KernelQ4_K)
+GEMMA_MATVEC_ROWS(MatVecRowsQ5_K, KernelQ5_K)
+GEMMA_MATVEC_ROWS(MatVecRowsQ6_K, KernelQ6_K)
+#undef GEMMA_MATVEC_ROWS
 
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
 // y[r] for r in [row_begin, row_end), K::kRows rows at a time (independent weight streams
@@ -398,7 +461,11 @@ bool HasInt8Kernels() { return false; }
 GEMMA_INT8_ROWS(Int8RowsQ4_0, Int8Q4_0)
 #endif
 GEMMA_INT8_ROWS(Int8RowsQ8_0, Int8Q8_0)
+GEMMA_INT8_ROWS(Int8RowsQ4_1, Int8Q4_1)
+GEMMA_INT8_ROWS(Int8RowsQ5_0, Int8Q5_0)
+GEMMA_INT8_ROWS(Int8RowsQ5_1, Int8Q5_1)
 GEMMA_INT8_ROWS(Int8RowsQ4_K, Int8Q4_K)
+GEMMA_INT8_ROWS(Int8RowsQ5_K, Int8Q5_K)
 GEMMA_INT8_ROWS(Int8RowsQ6_K, Int8Q6_K)
 #undef GEMMA_INT8_ROWS
 
@@ -421,11 +488,19 @@ HWY_EXPORT(FloatLanes);
 HWY_EXPORT(HasInt8Kernels);
 HWY_EXPORT(Int8RowsQ8_0);
 HWY_EXPORT(Int8RowsQ4_0);
+HWY_EXPORT(Int8RowsQ4_1);
+HWY_EXPORT(Int8RowsQ5_0);
+HWY_EXPORT(Int8RowsQ5_1);
 HWY_EXPORT(Int8RowsQ4_K);
+HWY_EXPORT(Int8RowsQ5_K);
 HWY_EXPORT(Int8RowsQ6_K);
 HWY_EXPORT(MatVecRowsQ8_0);
 HWY_EXPORT(MatVecRowsQ4_0);
+HWY_EXPORT(MatVecRowsQ4_1);
+HWY_EXPORT(MatVecRowsQ5_0);
+HWY_EXPORT(MatVecRowsQ5_1);
 HWY_EXPORT(MatVecRowsQ4_K);
+HWY_EXPORT(MatVecRowsQ5_K);
 HWY_EXPORT(MatVecRowsQ6_K);
 
 namespace {
@@ -441,8 +516,16 @@ MatVecFn SimdMatVecFn(DType dtype) {
       return HWY_DYNAMIC_DISPATCH(MatVecRowsQ8_0);
     case DType::kQ4_0:
       return HWY_DYNAMIC_DISPATCH(MatVecRowsQ4_0);
+    case DType::kQ4_1:
+      return HWY_DYNAMIC_DISPATCH(MatVecRowsQ4_1);
+    case DType::kQ5_0:
+      return HWY_DYNAMIC_DISPATCH(MatVecRowsQ5_0);
+    case DType::kQ5_1:
+      return HWY_DYNAMIC_DISPATCH(MatVecRowsQ5_1);
     case DType::kQ4_K:
       return HWY_DYNAMIC_DISPATCH(MatVecRowsQ4_K);
+    case DType::kQ5_K:
+      return HWY_DYNAMIC_DISPATCH(MatVecRowsQ5_K);
     case DType::kQ6_K:
       return HWY_DYNAMIC_DISPATCH(MatVecRowsQ6_K);
     default:
@@ -450,8 +533,8 @@ MatVecFn SimdMatVecFn(DType dtype) {
   }
 }
 
-// Sums of x over each 32 values (Q4_K's minimums), in the calling thread's buffer, which
-// grows to the widest matrix seen and is then reused (no allocation per call).
+// Sums of x over each 32 values (the minimums of Q4_1, Q5_1, Q4_K, Q5_K), in the calling thread's
+// buffer, which grows to the widest matrix seen and is then reused (no allocation per call).
 void PrepareActivations(const float* x, size_t cols, bool sums, quant_matvec::Activations& act) {
   thread_local std::vector<float> xsum;
   act.x = x;
@@ -476,8 +559,16 @@ Int8Fn Int8MatVecFn(DType dtype) {
       return HWY_DYNAMIC_DISPATCH(Int8RowsQ8_0);
     case DType::kQ4_0:
       return HWY_DYNAMIC_DISPATCH(Int8RowsQ4_0);
+    case DType::kQ4_1:
+      return HWY_DYNAMIC_DISPATCH(Int8RowsQ4_1);
+    case DType::kQ5_0:
+      return HWY_DYNAMIC_DISPATCH(Int8RowsQ5_0);
+    case DType::kQ5_1:
+      return HWY_DYNAMIC_DISPATCH(Int8RowsQ5_1);
     case DType::kQ4_K:
       return HWY_DYNAMIC_DISPATCH(Int8RowsQ4_K);
+    case DType::kQ5_K:
+      return HWY_DYNAMIC_DISPATCH(Int8RowsQ5_K);
     case DType::kQ6_K:
       return HWY_DYNAMIC_DISPATCH(Int8RowsQ6_K);
     default:
@@ -498,7 +589,10 @@ void QuantMatVecRows(const WeightMatrix& w, const float* x, float* y, size_t row
     return;
   }
   quant_matvec::Activations act;
-  PrepareActivations(x, w.cols, w.dtype == DType::kQ4_K, act);
+  // Sums of x for the types with minimums.
+  const bool sums = w.dtype == DType::kQ4_1 || w.dtype == DType::kQ5_1 || w.dtype == DType::kQ4_K ||
+                    w.dtype == DType::kQ5_K;
+  PrepareActivations(x, w.cols, sums, act);
   fn(w.data, w.row_bytes, w.cols, act, y, row_begin, row_end);
 }
 

@@ -166,7 +166,11 @@ bool HasInt8BatchKernels() { return false; }
 GEMMA_INT8_BATCH_ROWS(Int8BatchRowsQ4_0, Int8Q4_0)
 #endif
 GEMMA_INT8_BATCH_ROWS(Int8BatchRowsQ8_0, Int8Q8_0)
+GEMMA_INT8_BATCH_ROWS(Int8BatchRowsQ4_1, Int8Q4_1)
+GEMMA_INT8_BATCH_ROWS(Int8BatchRowsQ5_0, Int8Q5_0)
+GEMMA_INT8_BATCH_ROWS(Int8BatchRowsQ5_1, Int8Q5_1)
 GEMMA_INT8_BATCH_ROWS(Int8BatchRowsQ4_K, Int8Q4_K)
+GEMMA_INT8_BATCH_ROWS(Int8BatchRowsQ5_K, Int8Q5_K)
 GEMMA_INT8_BATCH_ROWS(Int8BatchRowsQ6_K, Int8Q6_K)
 #undef GEMMA_INT8_BATCH_ROWS
 
@@ -186,7 +190,11 @@ namespace gemma {
 HWY_EXPORT(HasInt8BatchKernels);
 HWY_EXPORT(Int8BatchRowsQ8_0);
 HWY_EXPORT(Int8BatchRowsQ4_0);
+HWY_EXPORT(Int8BatchRowsQ4_1);
+HWY_EXPORT(Int8BatchRowsQ5_0);
+HWY_EXPORT(Int8BatchRowsQ5_1);
 HWY_EXPORT(Int8BatchRowsQ4_K);
+HWY_EXPORT(Int8BatchRowsQ5_K);
 HWY_EXPORT(Int8BatchRowsQ6_K);
 
 namespace {
@@ -209,8 +217,16 @@ Int8BatchFn Int8BatchRowsFn(DType dtype) {
       return HWY_DYNAMIC_DISPATCH(Int8BatchRowsQ8_0);
     case DType::kQ4_0:
       return HWY_DYNAMIC_DISPATCH(Int8BatchRowsQ4_0);
+    case DType::kQ4_1:
+      return HWY_DYNAMIC_DISPATCH(Int8BatchRowsQ4_1);
+    case DType::kQ5_0:
+      return HWY_DYNAMIC_DISPATCH(Int8BatchRowsQ5_0);
+    case DType::kQ5_1:
+      return HWY_DYNAMIC_DISPATCH(Int8BatchRowsQ5_1);
     case DType::kQ4_K:
       return HWY_DYNAMIC_DISPATCH(Int8BatchRowsQ4_K);
+    case DType::kQ5_K:
+      return HWY_DYNAMIC_DISPATCH(Int8BatchRowsQ5_K);
     case DType::kQ6_K:
       return HWY_DYNAMIC_DISPATCH(Int8BatchRowsQ6_K);
     default:
