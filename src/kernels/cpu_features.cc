@@ -7,6 +7,7 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#include <immintrin.h>
 #endif
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
@@ -49,14 +50,17 @@ std::string BrandString() {
   return s + " (family " + std::to_string(family) + ", model " + std::to_string(model) + ")";
 }
 
+// XCR0: the register state the OS saves on context switches. The xgetbv intrinsic needs the
+// xsave target; it runs only after CPUID reported OSXSAVE.
+__attribute__((target("xsave"))) uint64_t Xcr0() { return _xgetbv(0); }
+
 uint32_t DetectFeatures() {
   const Regs l1 = CpuId(1, 0);
   const bool osxsave = Bit(l1.c, 27);
   if (!osxsave) return 0;
-  uint32_t xcr0_lo = 0, xcr0_hi = 0;
-  __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-  const bool ymm_state = (xcr0_lo & 0x6u) == 0x6u;    // SSE + AVX state
-  const bool zmm_state = (xcr0_lo & 0xe6u) == 0xe6u;  // + opmask, ZMM_Hi256, Hi16_ZMM
+  const uint64_t xcr0 = Xcr0();
+  const bool ymm_state = (xcr0 & 0x6u) == 0x6u;    // SSE + AVX state
+  const bool zmm_state = (xcr0 & 0xe6u) == 0xe6u;  // + opmask, ZMM_Hi256, Hi16_ZMM
   const Regs l7 = CpuId(7, 0);
   const Regs l7s1 = l7.a >= 1 ? CpuId(7, 1) : Regs{};
   uint32_t f = 0;
@@ -79,7 +83,7 @@ uint32_t DetectFeatures() {
 #ifndef HWCAP_ASIMDDP
 #define HWCAP_ASIMDDP (1 << 20)
 #endif
-  return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) ? kCpuNeonDot : 0;
+  return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) ? uint32_t{kCpuNeonDot} : 0u;
 }
 #else
 std::string BrandString() { return {}; }
@@ -119,7 +123,17 @@ CpuInfo Detect() {
 constexpr std::pair<CpuFeature, const char*> kFeatureNames[] = {
     {kCpuAvx2Fma, "avx2_fma"},       {kCpuAvx512, "avx512"},    {kCpuAvx512Vnni, "avx512_vnni"},
     {kCpuAvx512Bf16, "avx512_bf16"}, {kCpuAvxVnni, "avx_vnni"}, {kCpuNeonDot, "neon_dotprod"},
+    {kCpuInlineAsm, "inline_asm"},
 };
+
+// The inline-assembly variants exist in x86-64 builds (their instructions are AVX2: the
+// kernels that use them check kCpuAvx2Fma through Highway's dispatch).
+constexpr uint32_t kBuiltVariants =
+#if defined(__x86_64__)
+    kCpuInlineAsm;
+#else
+    0;
+#endif
 
 // GEMMA_DISABLE_CPU_FEATURES=avx512_bf16,avx512_vnni switches kernel variants off for the
 // whole process: side-by-side measurements of one binary, and a way around a suspect kernel.
@@ -135,7 +149,7 @@ uint32_t DisabledByEnvironment() {
 }
 
 std::atomic<uint32_t>& EnabledMask() {
-  static std::atomic<uint32_t> mask{Cpu().features & ~DisabledByEnvironment()};
+  static std::atomic<uint32_t> mask{(Cpu().features | kBuiltVariants) & ~DisabledByEnvironment()};
   return mask;
 }
 

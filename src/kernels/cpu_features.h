@@ -23,6 +23,11 @@ enum CpuFeature : uint32_t {
   kCpuAvx512Bf16 = 1u << 3,  // AVX-512 BF16 (vdpbf16ps)
   kCpuAvxVnni = 1u << 4,     // AVX-VNNI (vpdpbusd on 256 bits, VEX encoded)
   kCpuNeonDot = 1u << 5,     // Armv8.2 dot products (sdot/udot)
+  // Not an instruction set: the kernels written in inline assembly where a compiler could not
+  // allocate the registers (kernels/x86/int8_tile_avx2-inl.h). Enabled on x86-64 builds but
+  // never part of CpuInfo::features; switched off, their intrinsics twins run (the tests
+  // compare both; GEMMA_DISABLE_CPU_FEATURES=inline_asm for A/B measurements).
+  kCpuInlineAsm = 1u << 6,
 };
 
 struct CpuInfo {

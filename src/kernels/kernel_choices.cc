@@ -20,12 +20,15 @@ std::vector<std::pair<std::string, std::string>> KernelChoices() {
       // Decode with int8 activations (QuantDot::kInt8); "float32" where there is no
       // integer kernel (the float32-activation kernels then run).
       {"int8_matvec", CpuFeatureEnabled(kCpuAvx512Vnni) ? "avx512_vnni"
+                      : CpuFeatureEnabled(kCpuNeonDot)  ? "neon_dotprod"
                       : HasInt8MatVec(DType::kQ4_0)     ? "avx2"
                                                         : "float32"},
-      // Prefill with int8 activations: every quantized type on VNNI, Q4_0 on AVX2.
-      {"int8_matmul", CpuFeatureEnabled(kCpuAvx512Vnni) ? "avx512_vnni"
-                      : HasInt8MatMul(DType::kQ4_0)     ? "avx2_q4_0"
-                                                        : "float32"},
+      // Prefill with int8 activations: every quantized type on VNNI, Q4_0 on AVX2 (its
+      // micro-kernel in inline assembly, or the intrinsics twin).
+      {"int8_matmul", CpuFeatureEnabled(kCpuAvx512Vnni)  ? "avx512_vnni"
+                      : !HasInt8MatMul(DType::kQ4_0)     ? "float32"
+                      : CpuFeatureEnabled(kCpuInlineAsm) ? "avx2_q4_0_asm"
+                                                         : "avx2_q4_0_intrinsics"},
   };
   return out;
 }

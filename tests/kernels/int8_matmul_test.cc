@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -135,17 +136,66 @@ void CheckKernel(DType dtype, const std::string& label) {
 constexpr DType kVnniTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0,
                                 DType::kQ5_1, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
-// The portable kernel (Q4_0, AVX2 and AVX-512 Highway targets), per-ISA kernels off.
+// The portable kernel (Q4_0, AVX2 and AVX-512 Highway targets), per-ISA kernels off: its
+// micro-kernel in inline assembly and the intrinsics twin (kernels/x86/int8_tile_avx2-inl.h).
 TEST_P(Int8MatMulTest, KernelMatchesReference) {
-  ScopedCpuFeatureLimit portable(0);
+  ScopedCpuFeatureLimit portable(kCpuInlineAsm);
   if (!HasInt8MatMul(DType::kQ4_0)) {
     // Only the x86 AVX2 / AVX-512 targets have the integer prefill kernel.
     EXPECT_NE(hwy::TargetName(GetParam()), std::string("AVX2"));
     GTEST_SKIP() << "no integer prefill kernel on " << hwy::TargetName(GetParam());
   }
   for (DType dtype : kVnniTypes) EXPECT_EQ(HasInt8MatMul(dtype), dtype == DType::kQ4_0);
-  CheckKernel(DType::kQ4_0, hwy::TargetName(GetParam()));
+  CheckKernel(DType::kQ4_0, std::string(hwy::TargetName(GetParam())) + " inline_asm");
+  ScopedCpuFeatureLimit twin(0);
+  CheckKernel(DType::kQ4_0, std::string(hwy::TargetName(GetParam())) + " intrinsics");
 }
+
+#if defined(__x86_64__)
+// The assembly and its twin run the same instructions in the same order: equal bit for bit,
+// on every Highway target that has the kernel (AVX2 and AVX-512 here).
+TEST(Int8MatMulInlineAsmTest, EqualsItsIntrinsicsTwinBitForBit) {
+  if (!Cpu().avx2_fma) {
+    GTEST_SKIP() << "not tested: this CPU (" << Cpu().model << ") has no AVX2";
+  }
+  ScopedCpuFeatureLimit portable(kCpuInlineAsm);
+  std::mt19937 rng(94);
+  struct Shape {
+    size_t rows, cols, tokens;
+  };
+  int tested = 0;
+  for (const int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    if (!HasInt8MatMul(DType::kQ4_0)) continue;
+    ++tested;
+    std::printf("[  VARIANT ] int8 prefill Q4_0 inline_asm = intrinsics: %s\n",
+                hwy::TargetName(target));
+    for (const Shape s : {Shape{37, 288, 13}, Shape{64, 544, 121}, Shape{2048 + 48, 64, 9}}) {
+      SCOPED_TRACE(::testing::Message() << hwy::TargetName(target) << " " << s.rows << "x" << s.cols
+                                        << " tokens " << s.tokens);
+      const OwnedWeights w = QuantizedWeights(DType::kQ4_0, s.rows, s.cols, rng);
+      const std::vector<float> x = UnevenRows(s.tokens, s.cols, rng);
+      quant::Int8Rows xq;
+      quant::PrepareInt8Rows(s.tokens, s.cols, xq);
+      ASSERT_TRUE(quant::QuantizeActivationRows(x.data(), 0, s.tokens, xq));
+      std::vector<float> with_asm(s.tokens * s.rows, NAN), twin(s.tokens * s.rows, NAN);
+      ASSERT_TRUE(CpuFeatureEnabled(kCpuInlineAsm));
+      Int8MatMulRows(w.matrix, xq, with_asm.data(), 0, s.rows, /*add_to_y=*/false);
+      {
+        ScopedCpuFeatureLimit intrinsics(0);
+        Int8MatMulRows(w.matrix, xq, twin.data(), 0, s.rows, /*add_to_y=*/false);
+      }
+      for (size_t i = 0; i < twin.size(); ++i) {
+        ASSERT_EQ(std::memcmp(&with_asm[i], &twin[i], sizeof(float)), 0)
+            << "token " << i / s.rows << " row " << i % s.rows << ": " << with_asm[i] << " vs "
+            << twin[i];
+      }
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  EXPECT_GE(tested, 1);
+}
+#endif  // __x86_64__
 
 TEST(Int8MatMulVnni512Test, KernelMatchesReferenceForEveryType) {
   if (!Cpu().avx512_vnni) {

@@ -1,23 +1,8 @@
 // Prefill products with int8 activations (int8_matmul.h). The blocking is that of the float32
 // product (kernels/matmul_kernel-inl.h: packed weight strips of 16 rows reused by every
 // token, packed activation tiles of 6 tokens, a block of y per row block), with integer
-// panels:
-//
-//   weight strip, per 32-value block: [8 groups of 4 values][16 rows] bytes (512 B), the
-//     16 rows' d_w (64 B). Q4_0's nibbles are stored as unsigned bytes 0..15; the -8 offset
-//     is applied per block through the activations' sums.
-//   activation tile, per block: [8 groups][6 tokens] x 4 int8 repeated 8 times (32 B: the
-//     vector vpmaddubsw takes, read as its memory operand), the 6 tokens' d_x (24 B) and
-//     -8 * (sum of q) (24 B), padded to whole vectors.
-//
-// The micro-kernel keeps a 6 x 16 tile in 12 int16 accumulators for one block: per group,
-// two weight vectors (8 rows x 4 values each) and each token's 4 values repeated across a
-// vector feed vpmaddubsw (unsigned weights x signed activations, pairs summed into int16).
-// With the activations as memory operands, the 12 accumulators, 2 weight vectors and one
-// product fit the 16 registers; a broadcast register more made GCC spill. The int16
-// sums cannot overflow: |pair| <= 2 * 15 * 127 = 3810, and 8 groups add up to 30480. At the
-// end of the block, vpmaddwd by ones sums the pairs into int32, the offset is added, and one
-// conversion and one FMA apply d_w * d_x to float32 accumulators.
+// panels and a 6 x 16 vpmaddubsw micro-kernel: kernels/x86/int8_tile_avx2-inl.h (the panel
+// layouts, the micro-kernel in inline assembly and its intrinsics twin).
 
 #include "kernels/simd_targets.h"
 // clang-format off
@@ -35,6 +20,7 @@
 #include "kernels/quant/blocks.h"
 #include "kernels/quant/int8_matmul.h"
 #include "kernels/weight_matrix.h"
+#include "kernels/x86/int8_tile_avx2-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace gemma::HWY_NAMESPACE {
@@ -46,18 +32,13 @@ using namespace gemma::matmul_blocking;  // NOLINT(build/namespaces)
 using matmul_kernel::CopyOut;
 using matmul_kernel::PrefetchRows;
 
-constexpr size_t kNR = 16;     // weight rows per strip (two vectors of 8 int32 lanes)
-constexpr size_t kGroups = 8;  // groups of 4 values in a 32-value block
-constexpr size_t kStripBlockBytes = kGroups * kNR * 4 + kNR * sizeof(float);
-constexpr size_t kTileScales = kGroups * kMR * 32;                  // offset of the d_x
-constexpr size_t kTileOffsets = kTileScales + kMR * sizeof(float);  // of -8 * sum q
-constexpr size_t kTileBlockBytes = (kTileOffsets + kMR * sizeof(int32_t) + 31) / 32 * 32;
+using namespace int8_tile_avx2;  // NOLINT(build/namespaces)
+
 // Both panels in the float32 product's packed-weight area of the scratch
 // (matmul_blocking::ScratchFloats): the weights in its first half, the activations after.
 constexpr size_t kPanelBytes = kKC * kNC * sizeof(float) / 2;
 static_assert(kNC / kNR * (kKC / 32) * kStripBlockBytes <= kPanelBytes);
 static_assert((kMC / kMR) * (kKC / 32) * kTileBlockBytes <= kPanelBytes);
-static_assert(kStripBlockBytes % 32 == 0 && kTileBlockBytes % 32 == 0);
 
 HWY_INLINE __m256i Load256(const void* p) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
@@ -155,92 +136,17 @@ void PackTile(const quant::Int8Rows& x, size_t t0, size_t valid, size_t b0, size
   }
 }
 
-// c[i * ldc + j] (+)= the tile's products over nb blocks, i < kMR tokens, j < kNR rows.
-HWY_INLINE void MicroKernel(const uint8_t* HWY_RESTRICT a, const uint8_t* HWY_RESTRICT b, size_t nb,
-                            float* HWY_RESTRICT c, size_t ldc, bool accumulate) {
-  if (accumulate) {
-    for (size_t i = 0; i < kMR; ++i) hwy::Prefetch(c + i * ldc);
-  }
-  // The float32 sums live in memory (L1): with 12 int16 accumulators, 2 weight vectors and
-  // a broadcast, the registers are full during the integer loop.
-  alignas(32) float sums[kMR][kNR] = {};
-  const __m256i ones = _mm256_set1_epi16(1);
-  for (size_t blk = 0; blk < nb; ++blk, a += kTileBlockBytes, b += kStripBlockBytes) {
-    __m256i s00 = _mm256_setzero_si256(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00;
-    __m256i s30 = s00, s31 = s00, s40 = s00, s41 = s00, s50 = s00, s51 = s00;
-    // Inline assembly: with intrinsics, GCC 12 hoists the activation loads into registers
-    // and spills accumulators, 2x slower (perf annotate); here every operand has its register.
-    for (size_t g = 0; g < kGroups; ++g) {
-      __m256i w0, w1, t;
-      asm("vmovdqu (%[w]), %[w0]\n\t"
-          "vmovdqu 32(%[w]), %[w1]\n\t"
-          "vpmaddubsw 0(%[x]), %[w0], %[t]\n\t"
-          "vpaddw %[t], %[s00], %[s00]\n\t"
-          "vpmaddubsw 0(%[x]), %[w1], %[t]\n\t"
-          "vpaddw %[t], %[s01], %[s01]\n\t"
-          "vpmaddubsw 32(%[x]), %[w0], %[t]\n\t"
-          "vpaddw %[t], %[s10], %[s10]\n\t"
-          "vpmaddubsw 32(%[x]), %[w1], %[t]\n\t"
-          "vpaddw %[t], %[s11], %[s11]\n\t"
-          "vpmaddubsw 64(%[x]), %[w0], %[t]\n\t"
-          "vpaddw %[t], %[s20], %[s20]\n\t"
-          "vpmaddubsw 64(%[x]), %[w1], %[t]\n\t"
-          "vpaddw %[t], %[s21], %[s21]\n\t"
-          "vpmaddubsw 96(%[x]), %[w0], %[t]\n\t"
-          "vpaddw %[t], %[s30], %[s30]\n\t"
-          "vpmaddubsw 96(%[x]), %[w1], %[t]\n\t"
-          "vpaddw %[t], %[s31], %[s31]\n\t"
-          "vpmaddubsw 128(%[x]), %[w0], %[t]\n\t"
-          "vpaddw %[t], %[s40], %[s40]\n\t"
-          "vpmaddubsw 128(%[x]), %[w1], %[t]\n\t"
-          "vpaddw %[t], %[s41], %[s41]\n\t"
-          "vpmaddubsw 160(%[x]), %[w0], %[t]\n\t"
-          "vpaddw %[t], %[s50], %[s50]\n\t"
-          "vpmaddubsw 160(%[x]), %[w1], %[t]\n\t"
-          "vpaddw %[t], %[s51], %[s51]\n\t"
-          : [s00] "+x"(s00), [s01] "+x"(s01), [s10] "+x"(s10), [s11] "+x"(s11), [s20] "+x"(s20),
-            [s21] "+x"(s21), [s30] "+x"(s30), [s31] "+x"(s31), [s40] "+x"(s40), [s41] "+x"(s41),
-            [s50] "+x"(s50), [s51] "+x"(s51), [w0] "=&x"(w0), [w1] "=&x"(w1), [t] "=&x"(t)
-          : [w] "r"(b + g * kNR * 4), [x] "r"(a + g * kMR * 32)
-          : "memory");
-    }
-    const float* HWY_RESTRICT dx = reinterpret_cast<const float*>(a + kTileScales);
-    const int32_t* HWY_RESTRICT offset = reinterpret_cast<const int32_t*>(a + kTileOffsets);
-    const float* HWY_RESTRICT dw = reinterpret_cast<const float*>(b + kGroups * kNR * 4);
-    const __m256 dw0 = _mm256_load_ps(dw), dw1 = _mm256_load_ps(dw + 8);
-    const auto finish = [&](size_t i, __m256i lo, __m256i hi) {
-      const __m256 d = _mm256_set1_ps(dx[i]);
-      const __m256i o = _mm256_set1_epi32(offset[i]);
-      const __m256 ilo = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(lo, ones), o));
-      const __m256 ihi = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(hi, ones), o));
-      _mm256_store_ps(sums[i],
-                      _mm256_fmadd_ps(ilo, _mm256_mul_ps(dw0, d), _mm256_load_ps(sums[i])));
-      _mm256_store_ps(sums[i] + 8,
-                      _mm256_fmadd_ps(ihi, _mm256_mul_ps(dw1, d), _mm256_load_ps(sums[i] + 8)));
-    };
-    finish(0, s00, s01);
-    finish(1, s10, s11);
-    finish(2, s20, s21);
-    finish(3, s30, s31);
-    finish(4, s40, s41);
-    finish(5, s50, s51);
-  }
-  for (size_t i = 0; i < kMR; ++i) {
-    __m256 lo = _mm256_load_ps(sums[i]), hi = _mm256_load_ps(sums[i] + 8);
-    if (accumulate) {
-      lo = _mm256_add_ps(lo, _mm256_loadu_ps(c + i * ldc));
-      hi = _mm256_add_ps(hi, _mm256_loadu_ps(c + i * ldc + 8));
-    }
-    _mm256_storeu_ps(c + i * ldc, lo);
-    _mm256_storeu_ps(c + i * ldc + 8, hi);
-  }
-}
-
 bool HasKernels() { return true; }
 
 // See Int8MatMulRows. scratch: matmul_blocking::ScratchFloats(x.tokens), 32-byte aligned.
-void Int8MatMulRowsQ4_0(const WeightMatrix& w, const quant::Int8Rows& x, float* y, size_t row_begin,
-                        size_t row_end, bool add_to_y, float* scratch) {
+// kAsm: the micro-kernel's inline assembly, or its intrinsics twin. To compare them (the
+// measurement behind the assembly, int8_tile_avx2-inl.h), on a quiet machine:
+//   quant_bench --benchmark_filter='QuantMatMul/Q4_0_Int8' --benchmark_repetitions=5
+//   GEMMA_DISABLE_CPU_FEATURES=avx512_vnni,inline_asm quant_bench ... (the twin), and with
+//   GEMMA_DISABLE_CPU_FEATURES=avx512_vnni alone (the assembly; VNNI off so that AVX2 runs).
+template <bool kAsm>
+void Int8MatMulRowsQ4_0T(const WeightMatrix& w, const quant::Int8Rows& x, float* y,
+                         size_t row_begin, size_t row_end, bool add_to_y, float* scratch) {
   const size_t tokens = x.tokens;
   uint8_t* HWY_RESTRICT packed_w = reinterpret_cast<uint8_t*>(scratch);
   uint8_t* HWY_RESTRICT packed_x = packed_w + kPanelBytes;
@@ -270,8 +176,8 @@ void Int8MatMulRowsQ4_0(const WeightMatrix& w, const quant::Int8Rows& x, float* 
           }
           const uint8_t* strip = packed_w + s * nb * kStripBlockBytes;
           for (size_t ir = 0; ir < mc; ir += kMR) {
-            MicroKernel(packed_x + ir / kMR * nb * kTileBlockBytes, strip, nb,
-                        c_block + (ic + ir) * kLdc + jr, kLdc, pc != 0);
+            MicroKernel<kAsm>(packed_x + ir / kMR * nb * kTileBlockBytes, strip, nb,
+                              c_block + (ic + ir) * kLdc + jr, kLdc, pc != 0);
           }
         }
       }
@@ -279,11 +185,21 @@ void Int8MatMulRowsQ4_0(const WeightMatrix& w, const quant::Int8Rows& x, float* 
     CopyOut(c_block, tokens, nc, y + jc, w.rows, add_to_y);
   }
 }
+void Int8MatMulRowsQ4_0Asm(const WeightMatrix& w, const quant::Int8Rows& x, float* y,
+                           size_t row_begin, size_t row_end, bool add_to_y, float* scratch) {
+  Int8MatMulRowsQ4_0T<true>(w, x, y, row_begin, row_end, add_to_y, scratch);
+}
+void Int8MatMulRowsQ4_0Intrinsics(const WeightMatrix& w, const quant::Int8Rows& x, float* y,
+                                  size_t row_begin, size_t row_end, bool add_to_y, float* scratch) {
+  Int8MatMulRowsQ4_0T<false>(w, x, y, row_begin, row_end, add_to_y, scratch);
+}
 #else
 bool HasKernels() { return false; }
 // Never called: HasInt8MatMul is false on this target.
-void Int8MatMulRowsQ4_0(const WeightMatrix&, const quant::Int8Rows&, float*, size_t, size_t, bool,
-                        float*) {}
+void Int8MatMulRowsQ4_0Asm(const WeightMatrix&, const quant::Int8Rows&, float*, size_t, size_t,
+                           bool, float*) {}
+void Int8MatMulRowsQ4_0Intrinsics(const WeightMatrix&, const quant::Int8Rows&, float*, size_t,
+                                  size_t, bool, float*) {}
 #endif
 
 }  // namespace
@@ -299,7 +215,8 @@ HWY_AFTER_NAMESPACE();
 namespace gemma {
 
 HWY_EXPORT(HasKernels);
-HWY_EXPORT(Int8MatMulRowsQ4_0);
+HWY_EXPORT(Int8MatMulRowsQ4_0Asm);
+HWY_EXPORT(Int8MatMulRowsQ4_0Intrinsics);
 
 namespace quant {
 
@@ -372,8 +289,13 @@ void Int8MatMulRows(const WeightMatrix& w, const quant::Int8Rows& x, float* y, s
     x86::Int8MatMulRowsAvx512Vnni(w, x, y, row_begin, row_end, add_to_y);
     return;
   }
-  HWY_DYNAMIC_DISPATCH(Int8MatMulRowsQ4_0)
-  (w, x, y, row_begin, row_end, add_to_y, matmul_blocking::ThreadScratch(x.tokens));
+  float* scratch = matmul_blocking::ThreadScratch(x.tokens);
+  if (CpuFeatureEnabled(kCpuInlineAsm)) {
+    HWY_DYNAMIC_DISPATCH(Int8MatMulRowsQ4_0Asm)(w, x, y, row_begin, row_end, add_to_y, scratch);
+  } else {
+    HWY_DYNAMIC_DISPATCH(Int8MatMulRowsQ4_0Intrinsics)
+    (w, x, y, row_begin, row_end, add_to_y, scratch);
+  }
 }
 
 }  // namespace gemma
