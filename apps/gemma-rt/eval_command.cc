@@ -2,11 +2,7 @@
 //   [--parallel N] [--json] [--output items.jsonl]
 // Multiple-choice benchmarks scored by log-likelihood as lm-evaluation-harness scores them
 // (src/eval/multiple_choice.h; tasks, data layouts and the card's settings: docs/eval.md).
-#include <unistd.h>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -18,6 +14,7 @@
 #include "eval/multiple_choice.h"
 #include "eval/task_docs.h"
 #include "gemma_rt/gemma_rt.h"
+#include "io/atomic_file.h"
 
 namespace gemma::cli {
 namespace {
@@ -62,38 +59,6 @@ nlohmann::json ItemJson(const eval::ItemResult& r) {
   return item;
 }
 
-// Per-item lines go to a temporary file beside --output, renamed over it at the end: an
-// interrupted run never leaves a partial file under the final name.
-class ItemsFile {
- public:
-  explicit ItemsFile(const std::string& path)
-      : path_(path), temp_(path + ".tmp." + std::to_string(::getpid())) {
-    out_.open(temp_, std::ios::binary | std::ios::trunc);
-    if (!out_) Fail(ErrorCode::kIo, path, ": cannot write (", temp_, ")");
-  }
-  ~ItemsFile() {
-    if (!committed_) {
-      out_.close();
-      std::error_code ec;
-      std::filesystem::remove(temp_, ec);
-    }
-  }
-  void Write(const nlohmann::json& line) { out_ << line.dump() << '\n'; }
-  void Commit() {
-    out_.close();
-    if (!out_) Fail(ErrorCode::kIo, path_, ": writing failed");
-    std::error_code ec;
-    std::filesystem::rename(temp_, path_, ec);
-    if (ec) Fail(ErrorCode::kIo, path_, ": cannot rename ", temp_, ": ", ec.message());
-    committed_ = true;
-  }
-
- private:
-  std::string path_, temp_;
-  std::ofstream out_;
-  bool committed_ = false;
-};
-
 int RunEval(const EvalFlags& f) {
   const eval::Task task = eval::ParseTask(f.task);
   const size_t shots = f.shots ? *f.shots : task == eval::Task::kMmlu ? 5 : 0;
@@ -109,6 +74,14 @@ int RunEval(const EvalFlags& f) {
   std::vector<eval::Doc> pool;
   if (shots > 0) pool = eval::ReadDocs(task, f.fewshot_data);
 
+  // Per-item lines go through AtomicFile (io/atomic_file.h): an interrupted run or a full disk
+  // never leaves a partial file under the final name, and a device such as /dev/full is
+  // refused, not renamed over. Opened before the model loads, so a bad --output fails at once.
+  std::optional<AtomicFile> items_file;
+  if (!f.output.empty()) {
+    RemoveLeftovers(RemoveStaleTemporaryFiles(f.output));
+    items_file.emplace(f.output);
+  }
   const gemma_rt::Model model = gemma_rt::Model::Load({.path = f.model,
                                                        .tokenizer = f.tokenizer,
                                                        .threads = f.threads,
@@ -117,8 +90,6 @@ int RunEval(const EvalFlags& f) {
     Fail(ErrorCode::kInvalidArgument, "model ", f.model,
          " has no tokenizer: give one with --tokenizer (tokenizer.json or tokenizer.model)");
   }
-  std::optional<ItemsFile> items_file;
-  if (!f.output.empty()) items_file.emplace(f.output);
   const size_t count = f.limit == 0 ? docs.size() : std::min(f.limit, docs.size());
   std::fprintf(stderr, "eval: %s, %zu of %zu items from %s, %zu-shot\n", eval::TaskName(task),
                count, docs.size(), f.data.c_str(), shots);
@@ -131,14 +102,14 @@ int RunEval(const EvalFlags& f) {
        .limit = f.limit,
        .scorer = {.max_sequences = f.parallel, .prefix_reuse = !f.no_prefix_reuse}},
       [&](const eval::ItemResult& r) {
-        if (items_file) items_file->Write(ItemJson(r));
+        if (items_file) items_file->Write(ItemJson(r).dump() + "\n");
       },
       [&](const eval::ScorerProgress& p) {
         char rate[32];
         std::snprintf(rate, sizeof(rate), "%.2f items/s", p.items_done / p.seconds);
         bar.Update(p.items_done, p.items, p.seconds, rate);
       });
-  if (items_file) items_file->Commit();
+  if (items_file) items_file->Commit(items_file->bytes_written());
 
   const eval::ScorerStats& st = report.stats;
   const double items_per_s = st.seconds > 0 ? st.items / st.seconds : 0.0;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 namespace gemma::cli_test {
@@ -29,11 +30,26 @@ inline RunResult RunShell(const std::string& command) {
   return result;
 }
 
+// The gemma-rt binary under test: the one built with the tests, or $GEMMA_TEST_CLI, so the
+// same tests can be run against an older binary to show that they fail there.
+inline const char* CliPath() {
+  const char* other = std::getenv("GEMMA_TEST_CLI");
+  return other != nullptr && *other != '\0' ? other : GEMMA_CLI_PATH;
+}
+
 // The gemma-rt binary, quoted for the shell.
-inline std::string Cli() { return std::string("'") + GEMMA_CLI_PATH + "'"; }
+inline std::string Cli() { return std::string("'") + CliPath() + "'"; }
 
 inline RunResult RunCli(const std::string& args, bool with_stderr = true) {
   return RunShell(Cli() + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null"));
+}
+
+// Runs gemma-rt with `args`, stderr included, with files limited to `kib` KiB: a write past
+// the limit fails with EFBIG as a full disk fails it with ENOSPC (SIGXFSZ is ignored).
+inline RunResult RunCliWithFileSizeLimit(const std::string& args, int kib) {
+  // /bin/sh (dash) counts ulimit -f in 512-byte blocks.
+  return RunShell("trap '' XFSZ; ulimit -f " + std::to_string(kib * 2) + "; " + Cli() + " " + args +
+                  " 2>&1");
 }
 
 // The error contract: exit code 1 and exactly one line, "gemma-rt: error: <message>",

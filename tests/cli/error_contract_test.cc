@@ -103,6 +103,19 @@ TEST(CliErrorContract, ThreadCountsAreCappedWithAClearError) {
   }
 }
 
+// A thread count within the cap can still fail to start (a thread's stack is RLIMIT_STACK
+// bytes by default in glibc: 1 GB stacks under 4 GB of address space run out at the third
+// or fourth). The started workers used to be destroyed joinable: std::terminate, exit 134.
+TEST(CliErrorContract, AThreadThatCannotStartIsAnErrorNotAnAbort) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ulimit -v and the sanitizers' shadow memory do not mix; runs in Release";
+#else
+  const RunResult r = RunShell("ulimit -s 1000000; ulimit -v 4000000; " + Cli() + " generate " +
+                               kModel + " --prompt-ids 2 --max-tokens 1 --print-ids -t 8 2>&1");
+  ExpectOneClearError(r, "thread");
+#endif
+}
+
 TEST(CliErrorContract, AFullContextIsReportedOnStderrWithoutStats) {
   ScratchDir dir("errors");
   std::string config = testing::ReadFile(kTiny + "/config.json");

@@ -25,6 +25,7 @@ namespace fs = std::filesystem;
 using cli_test::Cli;
 using cli_test::ExpectOneClearError;
 using cli_test::RunCli;
+using cli_test::RunCliWithFileSizeLimit;
 using cli_test::RunResult;
 using cli_test::RunShell;
 using testing::ReadFile;
@@ -55,14 +56,6 @@ std::string MakeRandom(const std::string& out, int seed) {
          std::to_string(seed) + " --out " + out;
 }
 
-// Runs `args` with the file size limited to `kib` KiB, so that writing fails with EFBIG
-// partway through (SIGXFSZ ignored, as a full disk fails a write with ENOSPC).
-RunResult RunWithFileSizeLimit(const std::string& args, int kib) {
-  // /bin/sh (dash) counts ulimit -f in 512-byte blocks.
-  return RunShell("trap '' XFSZ; ulimit -f " + std::to_string(kib * 2) + "; " + Cli() + " " + args +
-                  " 2>&1");
-}
-
 TEST(CliFileSafety, MakeRandomReplacesFilesInsteadOfOverwritingThem) {
   ScratchDir dir("files");
   const std::string out = dir.File("model");
@@ -87,7 +80,7 @@ TEST(CliFileSafety, MakeRandomWriteFailureLeavesThePreviousCheckpoint) {
   const std::string out = dir.File("model");
   ASSERT_EQ(RunCli(MakeRandom(out, 1)).exit_code, 0);
   const std::map<std::string, std::string> before = Snapshot(out);
-  const RunResult r = RunWithFileSizeLimit(MakeRandom(out, 2), 256);
+  const RunResult r = RunCliWithFileSizeLimit(MakeRandom(out, 2), 256);
   ExpectOneClearError(r, out + "/model-0000");
   EXPECT_TRUE(Snapshot(out) == before) << "the previous checkpoint changed";
 }
@@ -98,7 +91,7 @@ TEST(CliFileSafety, QuantizeWriteFailureEndsTheProgressLineAndKeepsTheOldFile) {
   ASSERT_EQ(RunCli("quantize --model " + kSmallHf + " --type q8_0 --out " + out).exit_code, 0);
   const std::string before = ReadFile(out);
   const RunResult r =
-      RunWithFileSizeLimit("quantize --model " + kSmallHf + " --type f32 --out " + out, 1024);
+      RunCliWithFileSizeLimit("quantize --model " + kSmallHf + " --type f32 --out " + out, 1024);
   EXPECT_EQ(r.exit_code, 1) << r.output;
   // The progress bar went to the same stream: the error must start a line of its own.
   const size_t error = r.output.find("gemma-rt: error: ");

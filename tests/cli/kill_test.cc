@@ -42,13 +42,13 @@ std::map<std::string, std::string> Snapshot(const std::string& dir) {
 pid_t Start(const std::vector<std::string>& args) {
   const pid_t pid = ::fork();
   if (pid == 0) {
-    std::vector<char*> argv = {const_cast<char*>(GEMMA_CLI_PATH)};
+    std::vector<char*> argv = {const_cast<char*>(cli_test::CliPath())};
     for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     const int null = ::open("/dev/null", O_WRONLY);
     ::dup2(null, STDOUT_FILENO);
     ::dup2(null, STDERR_FILENO);
-    ::execv(GEMMA_CLI_PATH, argv.data());
+    ::execv(cli_test::CliPath(), argv.data());
     ::_exit(127);
   }
   return pid;
