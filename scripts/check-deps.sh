@@ -20,6 +20,13 @@ found_paths() {
     while read -r key path; do
       case "$key" in
         CMAKE_INSTALL_PREFIX) continue ;;
+        # Binary utilities CMake looks up by name and records whichever flavour the machine
+        # has (llvm-ar when LLVM is installed, GNU ar otherwise, which every compiler
+        # package pulls in): none of them is a requirement of the build, and the compilers
+        # that need them are checked themselves.
+        CMAKE_AR | CMAKE_RANLIB | CMAKE_NM | CMAKE_OBJCOPY | CMAKE_OBJDUMP | CMAKE_STRIP | \
+          CMAKE_READELF | CMAKE_DLLTOOL | CMAKE_ADDR2LINE | CMAKE_LINKER | CMAKE_MT | \
+          CMAKE_*_COMPILER_AR | CMAKE_*_COMPILER_RANLIB) continue ;;
       esac
       [[ -e "$path" ]] || continue
       if [[ -d "$path" ]]; then
