@@ -58,6 +58,9 @@ struct RawModel {
 // `max_id` bounds ids by the file's size (an entry takes at least 4 bytes, "":0), so that
 // a tiny file cannot make the vector of pieces grow to millions of entries.
 void ReadVocab(object vocab, const std::string& name, int64_t max_id, RawModel& raw) {
+  // A second "vocab" key would meet pieces the first one sized (found by the fuzzer: `seen`
+  // then missed them); JSON leaves duplicate keys undefined, so refuse them.
+  if (!raw.pieces.empty()) Fail(ErrorCode::kFormat, name, ": model.vocab appears twice");
   std::vector<bool> seen;
   size_t count = 0;
   for (auto field : vocab) {

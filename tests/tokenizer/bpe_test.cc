@@ -173,6 +173,16 @@ void ExpectError(const nlohmann::json& json, ErrorCode code, const std::string& 
   }
 }
 
+void ExpectErrorText(const std::string& text, ErrorCode code, const std::string& needle) {
+  try {
+    BpeTokenizer tokenizer(ParseTokenizerJson(text, "tiny.json"));
+    FAIL() << "no error; wanted one mentioning " << needle;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
 TEST(BpeTest, RefusesWhatItCannotTokenizeExactly) {
   nlohmann::json j = TinyJson();
   j["model"]["type"] = "WordPiece";
@@ -201,6 +211,13 @@ TEST(BpeTest, RejectsBrokenFiles) {
   j = TinyJson();
   j.erase("model");
   ExpectError(j, ErrorCode::kFormat, "model");
+  // A second "vocab" key (nlohmann::json cannot write one, so the text is edited): refused,
+  // not read past the first one's bookkeeping (a crash the tokenizer.json fuzzer found).
+  std::string twice = TinyJson().dump();
+  const size_t vocab = twice.find("\"vocab\":");
+  ASSERT_NE(vocab, std::string::npos);
+  twice.insert(vocab, "\"vocab\":{\"a\":0},");
+  ExpectErrorText(twice, ErrorCode::kFormat, "twice");
   try {
     ParseTokenizerJson("{\"model\": {\"vocab\": [", "cut.json");
     FAIL();
