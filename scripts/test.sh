@@ -6,7 +6,8 @@
 #   3. builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs the tests
 #      again (benchmarks are not built there);
 #   4. builds the tests that use threads with ThreadSanitizer and runs them;
-#   5. builds the libFuzzer targets with clang and runs each for GEMMA_FUZZ_SECONDS (60).
+#   5. builds the libFuzzer targets with clang and runs each for GEMMA_FUZZ_SECONDS (60),
+#      GEMMA_JOBS (default: the number of cores) of them side by side.
 # It ends with one line "N passed, N failed, N skipped" (test cases, checks and fuzzers;
 # a skipped test is not a pass) and exits non-zero when anything failed. On 2 cores the
 # whole run takes roughly 35-50 minutes, most of it compiling; set GEMMA_SKIP_SANITIZE=1,
@@ -91,7 +92,7 @@ run_ctest build-ci release
 if [[ "${GEMMA_SKIP_SANITIZE:-0}" != 1 ]]; then
   stage "ASan + UBSan build"
   cmake -S . -B build-ci-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DGEMMA_SANITIZE=ON -DGEMMA_BUILD_BENCH=OFF
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DGEMMA_SANITIZE=ON -DGEMMA_BUILD_BENCH=OFF
   cmake --build build-ci-asan -j "$jobs"
   stage "ASan + UBSan tests"
   ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1" \
@@ -101,7 +102,7 @@ fi
 if [[ "${GEMMA_SKIP_TSAN:-0}" != 1 ]]; then
   stage "ThreadSanitizer build (tests that use threads)"
   cmake -S . -B build-ci-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DGEMMA_TSAN=ON -DGEMMA_BUILD_BENCH=OFF
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DGEMMA_TSAN=ON -DGEMMA_BUILD_BENCH=OFF
   cmake --build build-ci-tsan -j "$jobs"
   stage "ThreadSanitizer tests"
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" run_ctest build-ci-tsan tsan
@@ -115,14 +116,24 @@ if [[ "${GEMMA_SKIP_FUZZ:-0}" != 1 ]]; then
     -DGEMMA_BUILD_FUZZERS=ON -DGEMMA_BUILD_TESTS=OFF -DGEMMA_BUILD_BENCH=OFF
   run_check "check-deps (clang fuzz configuration)" bash scripts/check-deps.sh build-ci-fuzz
   cmake --build build-ci-fuzz -j "$jobs" --target "${fuzzers[@]}"
-  for fuzzer in "${fuzzers[@]}"; do
+  # Each fuzzer is one process on one core: $jobs of them run side by side, so each still gets
+  # its full $fuzz_seconds of a core while the stage takes ceil(N / jobs) x $fuzz_seconds.
+  run_fuzzer() {
+    local fuzzer="$1" work="$log_dir/corpus-$1" seeds=()
     # New inputs go to a scratch corpus; the seeds in fuzz/corpus/ are only read.
-    work="$log_dir/corpus-$fuzzer"
     mkdir -p "$work"
-    seeds=()
     [[ -d "fuzz/corpus/${fuzzer%_fuzzer}" ]] && seeds+=("fuzz/corpus/${fuzzer%_fuzzer}")
-    if "build-ci-fuzz/fuzz/$fuzzer" -max_total_time="$fuzz_seconds" -print_final_stats=1 \
-      -artifact_prefix="$log_dir/" "$work" "${seeds[@]}" >"$log_dir/$fuzzer.log" 2>&1; then
+    "build-ci-fuzz/fuzz/$fuzzer" -max_total_time="$fuzz_seconds" -print_final_stats=1 \
+      -artifact_prefix="$log_dir/$fuzzer-" "$work" "${seeds[@]}" >"$log_dir/$fuzzer.log" 2>&1
+  }
+  declare -A fuzz_pids=()
+  for fuzzer in "${fuzzers[@]}"; do
+    while [[ "$(jobs -rp | wc -l)" -ge "$jobs" ]]; do wait -n || true; done
+    run_fuzzer "$fuzzer" &
+    fuzz_pids[$fuzzer]=$!
+  done
+  for fuzzer in "${fuzzers[@]}"; do
+    if wait "${fuzz_pids[$fuzzer]}"; then
       passed=$((passed + 1))
       echo "$fuzzer: $(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log_dir/$fuzzer.log" |
         grep -Eo '[0-9]+$') runs, no crash"
