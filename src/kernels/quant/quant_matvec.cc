@@ -477,6 +477,7 @@ HWY_AFTER_NAMESPACE();
 #include <vector>
 
 #include "base/error.h"
+#include "kernels/arm/int8_matvec_neon.h"
 #include "kernels/cpu_features.h"
 #include "kernels/quant/quant_matmul.h"
 #include "kernels/quant/quant_matmul_reference.h"
@@ -602,14 +603,22 @@ bool UsesVnni512(DType dtype) {
   return CpuFeatureEnabled(kCpuAvx512Vnni) && x86::HasInt8MatVecAvx512Vnni(dtype);
 }
 
-bool HasInt8MatVec(DType dtype) { return UsesVnni512(dtype) || Int8MatVecFn(dtype) != nullptr; }
+// The Arm dot-product kernels (kernels/arm/int8_matvec_neon.h) where the CPU has sdot.
+bool UsesNeonDot(DType dtype) {
+  return CpuFeatureEnabled(kCpuNeonDot) && arm::HasInt8MatVecNeonDot(dtype);
+}
+
+bool HasInt8MatVec(DType dtype) {
+  return UsesVnni512(dtype) || UsesNeonDot(dtype) || Int8MatVecFn(dtype) != nullptr;
+}
 
 void QuantMatVecRowsInt8(const WeightMatrix& w, const quant::Int8Activations& x, float* y,
                          size_t row_begin, size_t row_end) {
   if (row_begin >= row_end) return;
   const bool vnni = UsesVnni512(w.dtype);
+  const bool neon_dot = UsesNeonDot(w.dtype);
   const Int8Fn fn = Int8MatVecFn(w.dtype);
-  if (!vnni && fn == nullptr) {
+  if (!vnni && !neon_dot && fn == nullptr) {
     Fail(ErrorCode::kInternal, "QuantMatVecRowsInt8: no integer kernel for ", DTypeName(w.dtype),
          " on this CPU");
   }
@@ -619,6 +628,8 @@ void QuantMatVecRowsInt8(const WeightMatrix& w, const quant::Int8Activations& x,
   }
   if (vnni) {
     x86::Int8MatVecRowsAvx512Vnni(w, x, y, row_begin, row_end);
+  } else if (neon_dot) {
+    arm::Int8MatVecRowsNeonDot(w, x, y, row_begin, row_end);
   } else {
     fn(w.data, w.row_bytes, w.cols, x, y, row_begin, row_end);
   }

@@ -180,6 +180,7 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 #include "base/error.h"
+#include "kernels/arm/int8_matvec_neon.h"
 #include "kernels/cpu_features.h"
 #include "kernels/quant/quant_matmul.h"
 #include "kernels/x86/int8_matvec_avx512.h"
@@ -258,6 +259,11 @@ void QuantMatVecBatchRowsInt8(const WeightMatrix& w, const quant::Int8Activation
   // The same choice as QuantMatVecRowsInt8.
   if (CpuFeatureEnabled(kCpuAvx512Vnni) && x86::HasInt8MatVecAvx512Vnni(w.dtype)) {
     x86::Int8MatVecBatchRowsAvx512Vnni(w, x, tokens, y, row_begin, row_end);
+  } else if (CpuFeatureEnabled(kCpuNeonDot) && arm::HasInt8MatVecNeonDot(w.dtype)) {
+    // Row by row for now: each row is what the single-row kernel gives it.
+    for (size_t t = 0; t < tokens; ++t) {
+      arm::Int8MatVecRowsNeonDot(w, *x[t], y[t], row_begin, row_end);
+    }
   } else if (const Int8BatchFn fn = Int8BatchRowsFn(w.dtype)) {
     fn(w.data, w.row_bytes, w.cols, x, tokens, y, row_begin, row_end);
   } else {

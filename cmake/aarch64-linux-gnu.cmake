@@ -1,0 +1,17 @@
+# Cross-compiling for 64-bit Arm Linux on an x86-64 Debian 12 machine (scripts/test.sh's Arm
+# stage): Debian's g++-aarch64-linux-gnu, the arm64 libraries of Debian's multiarch packages
+# (libhwy-dev:arm64, libgtest-dev:arm64 under /usr/lib/aarch64-linux-gnu; the headers are
+# shared with the amd64 packages), and qemu-user to run what was built: tests are listed by
+# gtest_discover_tests and run by ctest through CMAKE_CROSSCOMPILING_EMULATOR. `-cpu max`
+# emulates a CPU with every extension qemu knows (dot products, i8mm, SVE, SVE2), so the
+# kernels chosen at run time from HWCAP are the fastest ones; `-L` points the dynamic loader
+# at the cross toolchain's C library.
+set(CMAKE_SYSTEM_NAME Linux)
+set(CMAKE_SYSTEM_PROCESSOR aarch64)
+set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
+set(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)
+set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64;-cpu;max;-L;/usr/aarch64-linux-gnu)
+# pkg-config (Highway) reads the arm64 .pc files, never the build machine's.
+set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
+set(ENV{PKG_CONFIG_PATH} "")
