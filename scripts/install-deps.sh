@@ -8,6 +8,7 @@ packages=(
   build-essential cmake ninja-build clang clang-format libclang-rt-14-dev
   libhwy-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   libsentencepiece-dev sentencepiece libsimdjson-dev pkgconf ca-certificates
+  libcpp-httplib-dev nginx curl
 )
 # The Arm stage of scripts/test.sh: Debian's cross compiler, qemu-user to run what it builds,
 # and the arm64 builds (Debian multiarch) of the libraries the kernel and golden tests link;

@@ -58,6 +58,8 @@ run_ctest() {
 stage "dependencies"
 bash scripts/install-deps.sh
 if [[ -f scripts/fetch-tokenizer.sh ]]; then bash scripts/fetch-tokenizer.sh; fi
+# The official openai npm client for the server's tests, pinned by package-lock.json.
+npm ci --prefix tests/server/js --ignore-scripts --no-audit --no-fund
 
 # Runs a check command; counts it as one passed or failed test.
 run_check() {

@@ -35,5 +35,7 @@ void AddBenchCommand(CLI::App& app, RunFunction& run);
 void AddBatchCommand(CLI::App& app, RunFunction& run);
 void AddPerplexityCommand(CLI::App& app, RunFunction& run);
 void AddEvalCommand(CLI::App& app, RunFunction& run);
+void AddServeCommand(CLI::App& app, RunFunction& run);
+void AddBenchServeCommand(CLI::App& app, RunFunction& run);  // load generator for servers
 
 }  // namespace gemma::cli

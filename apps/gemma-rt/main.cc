@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
   gemma::cli::AddBatchCommand(app, run);
   gemma::cli::AddPerplexityCommand(app, run);
   gemma::cli::AddEvalCommand(app, run);
+  gemma::cli::AddServeCommand(app, run);
+  gemma::cli::AddBenchServeCommand(app, run);
   gemma::cli::AddFlagChecks(app);  // after every command: it walks all their options
 
   try {

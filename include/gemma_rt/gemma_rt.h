@@ -78,6 +78,11 @@ struct SamplingOptions {
   uint64_t seed = 0;  // the same seed, prompt and options give the same output
   // (token id, value added to its logit) before every other step (OpenAI's logit_bias).
   std::vector<std::pair<int32_t, float>> logit_bias;
+  // OpenAI's penalties, each in [-2, 2]: presence + frequency x count is subtracted from the
+  // logit of every id among the last 64 ids (prompt and generated, as llama.cpp's
+  // penalty_last_n), after the repetition penalty.
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
 };
 
 struct GenerateOptions {

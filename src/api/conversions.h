@@ -20,6 +20,8 @@ inline gemma::GenerateOptions ToInternal(const GenerateOptions& options) {
   internal.sampling.repeat_penalty = s.repeat_penalty;
   internal.sampling.seed = s.seed;
   internal.sampling.logit_bias = s.logit_bias;
+  internal.sampling.presence_penalty = s.presence_penalty;
+  internal.sampling.frequency_penalty = s.frequency_penalty;
   internal.stop_at_end_of_turn = options.chat;
   internal.stop_strings = options.stop_strings;
   return internal;

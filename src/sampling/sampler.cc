@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "base/error.h"
@@ -64,6 +65,28 @@ class RepetitionPenaltyStep : public SamplerStep {
   float penalty_;
   size_t window_;
   std::unordered_set<int32_t> seen_;
+};
+
+class PresenceFrequencyPenaltyStep : public SamplerStep {
+ public:
+  PresenceFrequencyPenaltyStep(float presence, float frequency, size_t window)
+      : presence_(presence), frequency_(frequency), window_(window) {}
+  void Apply(Candidates& candidates, std::span<const int32_t> history) override {
+    const size_t begin = history.size() > window_ ? history.size() - window_ : 0;
+    counts_.clear();
+    for (size_t i = begin; i < history.size(); ++i) ++counts_[history[i]];
+    for (Candidate& c : candidates.items) {
+      const auto it = counts_.find(c.id);
+      if (it == counts_.end()) continue;
+      c.logit -= presence_ + frequency_ * static_cast<float>(it->second);
+    }
+    candidates.sorted = false;
+  }
+
+ private:
+  float presence_, frequency_;
+  size_t window_;
+  std::unordered_map<int32_t, uint32_t> counts_;
 };
 
 class TemperatureStep : public SamplerStep {
@@ -175,6 +198,17 @@ std::unique_ptr<SamplerStep> RepetitionPenalty(float penalty, size_t window) {
   return std::make_unique<RepetitionPenaltyStep>(penalty, window);
 }
 
+std::unique_ptr<SamplerStep> PresenceFrequencyPenalty(float presence, float frequency,
+                                                      size_t window) {
+  if (!(presence >= -2.0f && presence <= 2.0f)) {
+    Fail(ErrorCode::kInvalidArgument, "presence penalty must be in [-2, 2], got ", presence);
+  }
+  if (!(frequency >= -2.0f && frequency <= 2.0f)) {
+    Fail(ErrorCode::kInvalidArgument, "frequency penalty must be in [-2, 2], got ", frequency);
+  }
+  return std::make_unique<PresenceFrequencyPenaltyStep>(presence, frequency, window);
+}
+
 std::unique_ptr<SamplerStep> Temperature(float temperature) {
   if (!(temperature > 0.0f) || !std::isfinite(temperature)) {
     Fail(ErrorCode::kInvalidArgument, "temperature must be > 0 (0 means greedy), got ",
@@ -241,6 +275,10 @@ SamplerChain MakeSampler(const SamplingOptions& o) {
   if (!o.logit_bias.empty()) steps.push_back(LogitBias(o.logit_bias));
   if (o.repeat_penalty != 1.0f)
     steps.push_back(RepetitionPenalty(o.repeat_penalty, o.repeat_window));
+  if (o.presence_penalty != 0.0f || o.frequency_penalty != 0.0f) {
+    steps.push_back(
+        PresenceFrequencyPenalty(o.presence_penalty, o.frequency_penalty, o.repeat_window));
+  }
   if (o.temperature < 0.0f || !std::isfinite(o.temperature)) {
     Fail(ErrorCode::kInvalidArgument, "temperature must be >= 0 (0 means greedy), got ",
          o.temperature);

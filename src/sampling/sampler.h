@@ -39,6 +39,10 @@ std::unique_ptr<SamplerStep> LogitBias(std::vector<std::pair<int32_t, float>> bi
 // Divides logits of ids in the last `window` history ids by `penalty` when positive and
 // multiplies them when negative (the CTRL / Hugging Face rule); penalty >= 1 discourages.
 std::unique_ptr<SamplerStep> RepetitionPenalty(float penalty, size_t window);
+// Subtracts presence + frequency x count from the logit of each id seen in the last `window`
+// history ids (OpenAI's presence_penalty and frequency_penalty, each in [-2, 2]).
+std::unique_ptr<SamplerStep> PresenceFrequencyPenalty(float presence, float frequency,
+                                                      size_t window);
 // Divides every logit by temperature (> 0).
 std::unique_ptr<SamplerStep> Temperature(float temperature);
 // Keeps the k most likely ids (k >= 1).
@@ -75,10 +79,13 @@ struct SamplingOptions {
   size_t repeat_window = 64;    // how many recent ids the penalty looks at
   uint64_t seed = 0;
   std::vector<std::pair<int32_t, float>> logit_bias;  // (id, added to its logit), first
+  float presence_penalty = 0.0f;                      // 0: off; over the same repeat_window ids
+  float frequency_penalty = 0.0f;                     // 0: off
 };
 
-// logit bias -> repetition penalty -> temperature -> top-k -> top-p -> min-p -> pick (the order of
-// Hugging Face's logits warpers). temperature 0 gives greedy after the penalty.
+// logit bias -> repetition penalty -> presence/frequency penalty -> temperature -> top-k -> top-p
+// -> min-p -> pick (the order of Hugging Face's logits warpers). temperature 0 gives greedy after
+// the penalty.
 SamplerChain MakeSampler(const SamplingOptions& options);
 
 }  // namespace gemma

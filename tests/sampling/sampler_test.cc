@@ -144,6 +144,32 @@ TEST(RepetitionPenalty, DividesPositiveAndMultipliesNegativeLogitsOfSeenIds) {
   EXPECT_EQ(greedy.Sample(tied, std::vector<int32_t>{0}), 1);  // 3 / 2 = 1.5 < 2
 }
 
+TEST(PresenceFrequencyPenalty, SubtractsPresenceAndCountTimesFrequencyOfSeenIds) {
+  const std::vector<float> logits = {2.0f, -2.0f, 3.0f, 1.0f};
+  const std::vector<int32_t> history = {2, 0, 1, 0, 3};  // window of 4: {0, 1, 0, 3}
+  Candidates c;
+  c.Reset(logits);
+  PresenceFrequencyPenalty(0.5f, 0.25f, 4)->Apply(c, history);
+  EXPECT_FLOAT_EQ(c.items[0].logit, 2.0f - 0.5f - 2 * 0.25f);
+  EXPECT_FLOAT_EQ(c.items[1].logit, -2.0f - 0.5f - 0.25f);
+  EXPECT_FLOAT_EQ(c.items[2].logit, 3.0f);  // outside the window
+  EXPECT_FLOAT_EQ(c.items[3].logit, 1.0f - 0.5f - 0.25f);
+  // In a chain: a presence penalty of 2 turns a greedy repeat of id 0 into id 1.
+  SamplingOptions o{.temperature = 0.0f};
+  o.presence_penalty = 2.0f;
+  SamplerChain greedy = MakeSampler(o);
+  const std::vector<float> close = {3.0f, 2.0f};
+  EXPECT_EQ(greedy.Sample(close, std::vector<int32_t>{}), 0);
+  EXPECT_EQ(greedy.Sample(close, std::vector<int32_t>{0}), 1);  // 3 - 2 < 2
+  // Negative values encourage repeats.
+  o.presence_penalty = 0.0f;
+  o.frequency_penalty = -2.0f;
+  SamplerChain repeat = MakeSampler(o);
+  EXPECT_EQ(repeat.Sample(std::vector<float>{2.0f, 3.0f}, std::vector<int32_t>{0}), 0);
+  EXPECT_THROW(PresenceFrequencyPenalty(2.5f, 0.0f, 64), Error);
+  EXPECT_THROW(PresenceFrequencyPenalty(0.0f, std::nanf(""), 64), Error);
+}
+
 // Frequencies of 40,000 draws from softmax(log{0.1, 0.2, 0.7}) lie within 5 standard
 // deviations (sqrt(p (1 - p) / n) <= 0.0023) of the probabilities.
 TEST(RandomPick, FollowsTheSoftmaxDistribution) {
