@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/error.h"
 #include "base/threads.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -47,8 +48,13 @@ ThreadPool::ThreadPool(int threads, const ThreadStarter& start) {
   workers_.reserve(static_cast<size_t>(n - 1));
   try {
     for (int i = 1; i < n; ++i) workers_.push_back(start([this] { WorkerLoop(); }));
-  } catch (...) {
+  } catch (const Error& e) {
     StopWorkers();  // a joinable std::thread must not be destroyed: that is std::terminate
+    // How many did start tells the user what this machine (or its limits) allows.
+    Fail(e.code(), n, " threads asked for, but only ", workers_.size() + 1, " could start (",
+         e.what(), "); ask for fewer threads (-t, --threads)");
+  } catch (...) {
+    StopWorkers();
     throw;
   }
 }
