@@ -151,7 +151,8 @@ void CheckKernels(std::span<const DType> types, const std::string& label) {
                 label.c_str());
     const size_t block = Traits(dtype).block_elements;
     for (size_t rows : {1, 2, 3, 4, 5, 7, 38}) {
-      for (size_t blocks : {1, 3, 8, 65}) {
+      // Blocks around Q8_0's steps of 4 blocks (AVX-512) and every kernel's pairs.
+      for (size_t blocks : {1, 2, 3, 6, 7, 8, 65}) {
         if (blocks == 65 && block == 256) continue;
         const size_t cols = blocks * block;
         SCOPED_TRACE(::testing::Message()

@@ -151,8 +151,9 @@ TEST_P(RowInvarianceTest, MatVecBatchOnAwkwardShapes) {
     for (DType dtype : kTypes) {
       const size_t block = Traits(dtype).block_elements;
       const std::vector<size_t> widths =
-          block == 1 ? std::vector<size_t>{1, 5, 31, 64, 65, 200}
-                     : std::vector<size_t>{block, 2 * block, 3 * block, 8 * block};
+          block == 1
+              ? std::vector<size_t>{1, 5, 31, 64, 65, 200}
+              : std::vector<size_t>{block, 2 * block, 3 * block, 6 * block, 7 * block, 8 * block};
       for (size_t cols : widths) {
         for (size_t out_rows : {1, 2, 3, 4, 5, 7, 38}) {
           // Rows at an offset and padded by whole elements (float32 tensors are 4-byte

@@ -55,43 +55,155 @@ constexpr size_t kPrefetchRows = 8;
 // ---------------------------------------------------------------------------------------
 // 32-value block types (decoding in int8_blocks_avx512-inl.h), two blocks at a time.
 
+// Row i's scale in each product lane of a pair whose 8 scales are [rows 0-3 of block b, rows
+// 0-3 of b + 1] in lanes first .. first + 7: blocks b, b + 1 are lanes first + i, first + i + 4.
+template <class T>
+inline __m512i PairScaleIndex(int i, int first) {
+  const int b0 = first + i, b1 = first + i + 4;
+  return T::kNatural
+             ? Concat(_mm256_set1_epi32(b0), _mm256_set1_epi32(b1))
+             : _mm512_setr_epi32(b0, b0, b0, b0, b1, b1, b1, b1, b0, b0, b0, b0, b1, b1, b1, b1);
+}
+
+// Pair p of rows w[0 .. kRows) into acc[] and bias (lanes i and i + 4 are row i's c terms).
+template <class T, int kRows>
+inline void PairStep(const uint8_t* const w[4], size_t p, size_t prefetch_distance,
+                     const Int8Activations& a, const __m512i* index, __m512* acc, __m256& bias) {
+  const size_t off = 2 * p * T::kBytes;
+  const __m256 dw = Halves8(w, off + T::kScaleAt, off + T::kBytes + T::kScaleAt);
+  const __m512 scale = _mm512_castps256_ps512(_mm256_mul_ps(dw, _mm256_loadu_ps(a.d4 + 8 * p)));
+  const __m256 c = T::kHasMin ? Halves8(w, off + T::kMinAt, off + T::kBytes + T::kMinAt)
+                              : _mm256_mul_ps(dw, _mm256_set1_ps(T::kOffset));
+  bias = _mm256_fmadd_ps(c, _mm256_loadu_ps(a.dsum4 + 8 * p), bias);
+  const __m512i x = Load512(T::kNatural ? a.q + 64 * p : a.q_pairs + 64 * p);
+#pragma GCC unroll 4
+  for (int i = 0; i < kRows; ++i) {
+    // Rows kPrefetchRows ahead at the same offset.
+    _mm_prefetch(reinterpret_cast<const char*>(w[i] + prefetch_distance + off), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(w[i] + prefetch_distance + off + 2 * T::kBytes - 1),
+                 _MM_HINT_T0);
+    const __m512i prod = _mm512_dpbusd_epi32(_mm512_setzero_si512(), T::Values(w[i] + off), x);
+    acc[i] =
+        _mm512_fmadd_ps(_mm512_cvtepi32_ps(prod), _mm512_permutexvar_ps(index[i], scale), acc[i]);
+  }
+}
+
 // Rows w[0 .. kRows) into y[0 .. kRows); with kRows == 1, w[] holds the row four times (the
 // other lanes are computed and unused), so a row gets the same operations either way.
 template <class T, int kRows>
 inline void PairGroup(const uint8_t* const w[4], size_t blocks, size_t prefetch_distance,
                       const Int8Activations& a, float* y) {
-  const size_t pairs = blocks / 2;
-  // Row i's scale in each lane: blocks b, b + 1 are lanes i, i + 4 of the pair's scales.
   __m512i index[kRows];
-  for (int i = 0; i < kRows; ++i) {
-    index[i] = T::kNatural ? Concat(_mm256_set1_epi32(i), _mm256_set1_epi32(i + 4))
-                           : _mm512_setr_epi32(i, i, i, i, i + 4, i + 4, i + 4, i + 4, i, i, i, i,
-                                               i + 4, i + 4, i + 4, i + 4);
-  }
+  for (int i = 0; i < kRows; ++i) index[i] = PairScaleIndex<T>(i, 0);
   __m512 acc[kRows];
   for (int i = 0; i < kRows; ++i) acc[i] = _mm512_setzero_ps();
   __m256 bias = _mm256_setzero_ps();  // the c terms: lanes i and i + 4 are row i's
-  for (size_t p = 0; p < pairs; ++p) {
-    const size_t off = 2 * p * T::kBytes;
-    const __m256 dw = Halves8(w, off + T::kScaleAt, off + T::kBytes + T::kScaleAt);
-    const __m512 scale = _mm512_castps256_ps512(_mm256_mul_ps(dw, _mm256_loadu_ps(a.d4 + 8 * p)));
-    const __m256 c = T::kHasMin ? Halves8(w, off + T::kMinAt, off + T::kBytes + T::kMinAt)
-                                : _mm256_mul_ps(dw, _mm256_set1_ps(T::kOffset));
-    bias = _mm256_fmadd_ps(c, _mm256_loadu_ps(a.dsum4 + 8 * p), bias);
-    const __m512i x = Load512(T::kNatural ? a.q + 64 * p : a.q_pairs + 64 * p);
-#pragma GCC unroll 4
-    for (int i = 0; i < kRows; ++i) {
-      // Rows kPrefetchRows ahead at the same offset.
-      _mm_prefetch(reinterpret_cast<const char*>(w[i] + prefetch_distance + off), _MM_HINT_T0);
-      _mm_prefetch(
-          reinterpret_cast<const char*>(w[i] + prefetch_distance + off + 2 * T::kBytes - 1),
-          _MM_HINT_T0);
-      const __m512i prod = _mm512_dpbusd_epi32(_mm512_setzero_si512(), T::Values(w[i] + off), x);
-      acc[i] =
-          _mm512_fmadd_ps(_mm512_cvtepi32_ps(prod), _mm512_permutexvar_ps(index[i], scale), acc[i]);
-    }
+  for (size_t p = 0; p < blocks / 2; ++p) {
+    PairStep<T, kRows>(w, p, prefetch_distance, a, index, acc, bias);
   }
   PairFinish<T>(w, kRows, blocks, a, acc, bias, y);
+}
+
+// Q8_0, one row at a time, four blocks (136 bytes: scale, 32 values, scale, ...) per step, the
+// same arithmetic as PairGroup<BlockQ8_0> pair by pair (so the batched kernels, which unpack
+// pairs, still give each row the same bits). Two changes from PairGroup, both measured with
+// quant_bench QuantMatVecInt8/Q8_0_L2 and _Dram (Zen 5, 2 vCPUs, quiet machine):
+//  - One row at a time, so each thread reads its rows as one sequential stream, prefetched
+//    kQ8PrefetchRows rows ahead. Four rows at a time (four streams 2 KiB apart, prefetched two
+//    groups ahead) left the 131072 x 2048 product at 10-12 ms (24-28 GB/s) with every
+//    prefetch distance (4-64 rows) and hint tried; one stream: 7.3-8.0 ms (36-39 GB/s).
+//    Prefetch distance for one stream: 1 row 10.3-11.7 ms, 2 rows 8.7-9.0, 4 rows 7.3-8.0,
+//    8 rows 8.0-9.1.
+//  - Fewer instructions per block: PairGroup gathers each pair's float16 scales with scalar
+//    loads, shifts and ors, and each block's values with two 32-byte loads and an insert.
+//    Here the row's 136 bytes come in as two 64-byte loads and one of 8 bytes, and word
+//    permutes (vpermt2w; every field of the blocks starts at an even offset) pick out the
+//    values (two permutes) and the four scales (one, converted together). In L2 (256 x 2048)
+//    with four rows per group this took 7.5 us against PairGroup's 7.7-8.4; one row at a
+//    time costs 9.4-10 us there, still under the time the row takes to arrive from DRAM.
+constexpr size_t kQ8PrefetchRows = 4;
+
+// Words of the 64-byte vectors at +0 (a), +64 (b) and +128 (c; its words 0-3 only): vpermt2w
+// takes words 0-31 from its first source and 32-63 from its second.
+struct Q8Quad {
+  // Blocks b, b + 1's values (bytes 2-33, 36-67) from a and b.
+  static __m512i ValuesIndex01() {
+    alignas(64) int16_t idx[32];
+    for (int j = 0; j < 16; ++j) idx[j] = static_cast<int16_t>(1 + j);
+    for (int j = 0; j < 16; ++j) idx[16 + j] = static_cast<int16_t>(18 + j);  // 32, 33 = b's 0, 1
+    return _mm512_load_si512(idx);
+  }
+  // Blocks b + 2, b + 3's values (bytes 70-101, 104-135) from b and c.
+  static __m512i ValuesIndex23() {
+    alignas(64) int16_t idx[32];
+    for (int j = 0; j < 16; ++j) idx[j] = static_cast<int16_t>(3 + j);
+    for (int j = 0; j < 16; ++j) idx[16 + j] = static_cast<int16_t>(j < 12 ? 20 + j : 32 + j - 12);
+    return _mm512_load_si512(idx);
+  }
+  // The four scales (bytes 0, 34, 68, 102) in words 4k .. 4k + 3 for block b + k: the layout
+  // of the activations' d4 (the row's scale in the lanes of all four rows of a group).
+  static __m512i ScaleIndex() {
+    alignas(64) int16_t idx[32] = {};
+    static constexpr int16_t kWord[4] = {0, 17, 32 + 2, 32 + 19};
+    for (int k = 0; k < 4; ++k) {
+      for (int i = 0; i < 4; ++i) idx[4 * k + i] = kWord[k];
+    }
+    return _mm512_load_si512(idx);
+  }
+};
+
+// y[0] for row w[0]; w[] holds the row four times (PairStep and PairFinish read four rows).
+inline void Q8Row(const uint8_t* const w[4], size_t blocks, size_t prefetch_distance,
+                  const Int8Activations& a, float* y) {
+  using T = BlockQ8_0;
+  constexpr size_t kQuadBytes = 4 * T::kBytes;
+  const __m512i values01 = Q8Quad::ValuesIndex01(), values23 = Q8Quad::ValuesIndex23(),
+                scale_words = Q8Quad::ScaleIndex(),
+                sign = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i index01[1] = {PairScaleIndex<T>(0, 0)}, index23 = PairScaleIndex<T>(0, 8);
+  __m512 acc[1] = {_mm512_setzero_ps()};
+  __m256 bias = _mm256_setzero_ps();  // the c terms: lanes 0 and 4 are the row's
+  const size_t quads = blocks / 4;
+  for (size_t q = 0; q < quads; ++q) {
+    const uint8_t* p = w[0] + q * kQuadBytes;
+    // The (up to) three lines of the quad kQ8PrefetchRows rows ahead.
+    _mm_prefetch(reinterpret_cast<const char*>(p + prefetch_distance), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(p + prefetch_distance + 64), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(p + prefetch_distance + kQuadBytes - 1),
+                 _MM_HINT_T0);
+    const __m512i va = Load512(p), vb = Load512(p + 64);
+    const __m512i vc =
+        _mm512_castsi128_si512(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 128)));
+    // Word 4k + i: the scale of block b + k.
+    const __m512i halves = _mm512_permutex2var_epi16(va, scale_words, vb);
+    const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(halves));
+    const __m512 scale = _mm512_mul_ps(dw, _mm512_loadu_ps(a.d4 + 16 * q));
+    const __m512 c = _mm512_mul_ps(dw, _mm512_set1_ps(T::kOffset));
+    // Pair by pair, as PairStep adds them.
+    bias = _mm256_fmadd_ps(_mm512_castps512_ps256(c), _mm256_loadu_ps(a.dsum4 + 16 * q), bias);
+    bias =
+        _mm256_fmadd_ps(_mm512_extractf32x8_ps(c, 1), _mm256_loadu_ps(a.dsum4 + 16 * q + 8), bias);
+    const __m512i u01 = _mm512_xor_si512(_mm512_permutex2var_epi16(va, values01, vb), sign);
+    const __m512i u23 = _mm512_xor_si512(_mm512_permutex2var_epi16(vb, values23, vc), sign);
+    const __m512i prod01 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u01, Load512(a.q + 128 * q));
+    acc[0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(prod01), _mm512_permutexvar_ps(index01[0], scale),
+                             acc[0]);
+    const __m512i prod23 =
+        _mm512_dpbusd_epi32(_mm512_setzero_si512(), u23, Load512(a.q + 128 * q + 64));
+    acc[0] =
+        _mm512_fmadd_ps(_mm512_cvtepi32_ps(prod23), _mm512_permutexvar_ps(index23, scale), acc[0]);
+  }
+  if (blocks % 4 >= 2) PairStep<T, 1>(w, 2 * quads, prefetch_distance, a, index01, acc, bias);
+  PairFinish<T>(w, 1, blocks, a, acc, bias, y);
+}
+
+void Q8Rows(const WeightMatrix& w, const Int8Activations& a, float* y, size_t row_begin,
+            size_t row_end) {
+  for (size_t r = row_begin; r < row_end; ++r) {
+    const uint8_t* row = reinterpret_cast<const uint8_t*>(w.row(r));
+    const uint8_t* rows[4] = {row, row, row, row};
+    Q8Row(rows, w.cols / 32, kQ8PrefetchRows * w.row_bytes, a, y + r);
+  }
 }
 
 template <class T>
@@ -234,7 +346,7 @@ void Int8MatVecRowsAvx512Vnni(const WeightMatrix& w, const quant::Int8Activation
   if (row_begin >= row_end) return;
   switch (w.dtype) {
     case DType::kQ8_0:
-      return PairRows<BlockQ8_0>(w, x, y, row_begin, row_end);
+      return Q8Rows(w, x, y, row_begin, row_end);
     case DType::kQ4_0:
       return PairRows<BlockQ4_0>(w, x, y, row_begin, row_end);
     case DType::kQ4_1:
