@@ -108,7 +108,15 @@ TEST_P(RowInvarianceTest, MatVecBatchGivesEachRowWhatMatVecGivesItAlone) {
   std::vector<size_t> row_counts;
   for (size_t rows = 1; rows <= 17; ++rows) row_counts.push_back(rows);
   row_counts.push_back(64);
+  // With more threads, fewer row counts: the register tiles' tails are covered with one
+  // thread, and how rows split between threads needs only a few. (The full product took
+  // over 25 minutes on the SCALAR target under AddressSanitizer, past ctest's timeout.)
+  const std::vector<size_t> threaded_row_counts = {1, 2, 3, 5, 8, 17, 64};
+  // The per-instruction-set kernels do not depend on the Highway target: they run with
+  // the AVX3 and AVX2 parameters; the SCALAR one runs the portable kernels alone.
+  const bool scalar = GetParam() == HWY_SCALAR;
   for (const uint32_t features : {~uint32_t{0}, uint32_t{0}}) {
+    if (scalar && features != 0) continue;
     ScopedCpuFeatureLimit limit(features);
     const std::string label = "cpu features " + CpuFeatureNames(EnabledCpuFeatures()) + ", " +
                               hwy::TargetName(GetParam());
@@ -126,7 +134,9 @@ TEST_P(RowInvarianceTest, MatVecBatchGivesEachRowWhatMatVecGivesItAlone) {
           w.matrix.quant_dot = dot;
           for (int threads : {1, 2, 3}) {
             ThreadPool pool(threads);
-            for (size_t rows : row_counts) CheckBatchRows(w.matrix, rows, pool, rng, label);
+            for (size_t rows : threads == 1 ? row_counts : threaded_row_counts) {
+              CheckBatchRows(w.matrix, rows, pool, rng, label);
+            }
             if (HasFatalFailure()) return;
           }
         }
