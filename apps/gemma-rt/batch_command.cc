@@ -51,6 +51,8 @@ struct BatchFlags {
   std::string output;
   size_t parallel = 8;
   size_t max_tokens = 256;
+  size_t step_tokens = gemma_rt::EngineOptions{}.step_tokens;
+  std::string kv_type = "f32";
   int threads = 0;
   bool exact_quant = false;
 };
@@ -165,7 +167,10 @@ int RunBatch(const BatchFlags& f) {
   AtomicFile out(f.output);  // before loading: a bad --output fails at once
   const gemma_rt::Model model = gemma_rt::Model::Load(
       {.path = f.model, .threads = f.threads, .exact_quantized_products = f.exact_quant});
-  gemma_rt::Engine engine(model, {.max_sequences = f.parallel});
+  gemma_rt::Engine engine(
+      model, {.max_sequences = f.parallel,
+              .step_tokens = f.step_tokens,
+              .kv_type = f.kv_type == "bf16" ? gemma_rt::KvType::kBF16 : gemma_rt::KvType::kF32});
   Results results;
   const bool progress = ::isatty(STDERR_FILENO);
   const Clock::time_point start = Clock::now();
@@ -280,6 +285,11 @@ void AddBatchCommand(CLI::App& app, RunFunction& run) {
   cmd->add_option("--parallel", f->parallel, "Requests generating at once")->capture_default_str();
   cmd->add_option("--max-tokens", f->max_tokens, "Default max_tokens of a request")
       ->capture_default_str();
+  cmd->add_option("--step-tokens", f->step_tokens,
+                  "Rows per forward step (decode rows, then prompt chunks): the activation "
+                  "memory grows with it, and prompts convert each weight once per step")
+      ->capture_default_str();
+  AddKvTypeFlag(*cmd, f->kv_type);
   cmd->add_option("-t,--threads", f->threads, "Worker threads (default: hardware concurrency)");
   AddExactQuantFlag(*cmd, f->exact_quant);
   cmd->callback([f, &run] { run = [f] { return RunBatch(*f); }; });

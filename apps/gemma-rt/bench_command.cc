@@ -29,6 +29,8 @@ struct BenchOptions {
   bool json = false;
   bool exact_quant = false;
   size_t parallel = 0;  // 0: the single-sequence benchmark
+  size_t step_tokens = 0;
+  std::string kv_type = "f32";
 };
 
 ModelConfig RandomConfig(const std::string& what) {
@@ -39,12 +41,15 @@ ModelConfig RandomConfig(const std::string& what) {
 // bench --parallel N: N sequences decoding together through the batched engine.
 int RunParallel(const BenchOptions& o, const ModelWeights& weights, const std::string& source,
                 int threads, ThreadPool& pool) {
-  const ParallelBenchmarkResult r = RunParallelBenchmark(weights, pool,
-                                                         {.parallel = o.parallel,
-                                                          .prompt_tokens = o.prompt_tokens,
-                                                          .gen_tokens = o.gen_tokens,
-                                                          .repetitions = o.repetitions,
-                                                          .seed = o.seed});
+  const ParallelBenchmarkResult r =
+      RunParallelBenchmark(weights, pool,
+                           {.parallel = o.parallel,
+                            .prompt_tokens = o.prompt_tokens,
+                            .gen_tokens = o.gen_tokens,
+                            .repetitions = o.repetitions,
+                            .seed = o.seed,
+                            .step_tokens = o.step_tokens,
+                            .kv_dtype = o.kv_type == "bf16" ? DType::kBF16 : DType::kF32});
   if (o.json) {
     nlohmann::json out = {
         {"model", source},
@@ -60,6 +65,8 @@ int RunParallel(const BenchOptions& o, const ModelWeights& weights, const std::s
         {"gen_tokens_per_s_stddev", r.gen_tokens_per_s.stddev},
         {"gen_tokens_per_s_samples", r.gen_tokens_per_s.samples},
         {"kv_bytes", r.kv_bytes},
+        {"kv_type", o.kv_type},
+        {"step_tokens", o.step_tokens},
         {"peak_rss_bytes", r.peak_rss_bytes},
         {"cpu", {{"model", Cpu().model}, {"features", CpuFeatureNames(Cpu().features)}}},
         {"kernels", nlohmann::json::object()},
@@ -103,6 +110,9 @@ int RunBench(const BenchOptions& o) {
 
   ThreadPool pool(threads);
   if (o.parallel > 0) return RunParallel(o, weights, source, threads, pool);
+  if (o.step_tokens != 0 || o.kv_type != "f32") {
+    Fail(ErrorCode::kInvalidArgument, "bench: --step-tokens and --kv-type need --parallel");
+  }
   const BenchmarkResult r = RunBenchmark(weights, pool,
                                          {.prompt_tokens = o.prompt_tokens,
                                           .gen_tokens = o.gen_tokens,
@@ -179,6 +189,11 @@ void AddBenchCommand(CLI::App& app, RunFunction& run) {
   cmd->add_option("--parallel", o->parallel,
                   "N sequences decoding together through the batched engine (aggregate "
                   "tokens/s, like llama-batched-bench -npp P -ntg N -npl N)");
+  cmd->add_option("--step-tokens", o->step_tokens,
+                  "With --parallel: rows per engine step (0: every prompt in one step, up to "
+                  "4096 rows)")
+      ->capture_default_str();
+  AddKvTypeFlag(*cmd, o->kv_type);
   cmd->add_flag("--json", o->json, "Print one JSON object");
   AddExactQuantFlag(*cmd, o->exact_quant);
   cmd->callback([o, &run] { run = [o] { return RunBench(*o); }; });

@@ -19,6 +19,15 @@ inline void AddExactQuantFlag(CLI::App& cmd, bool& exact_quant) {
                "(bf16 weights), as llama.cpp does (default, faster)");
 }
 
+// --kv-type f32|bf16, shared by the commands that run the batched engine.
+inline void AddKvTypeFlag(CLI::App& cmd, std::string& kv_type) {
+  cmd.add_option("--kv-type", kv_type,
+                 "Storage of the KV cache: f32, or bf16 (half the memory per position; the "
+                 "logits move by what rounding keys and values to bf16 costs)")
+      ->check(CLI::IsMember({"f32", "bf16"}))
+      ->capture_default_str();
+}
+
 // Removes what killed runs left next to the files a command is about to write (temporary
 // files no live process holds; io/atomic_file.h) and says so on stderr.
 void RemoveLeftovers(const std::vector<std::string>& removed);

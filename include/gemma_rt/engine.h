@@ -26,6 +26,11 @@
 
 namespace gemma_rt {
 
+// How the KV cache stores keys and values: float32, or bfloat16 (half the memory per
+// position; the logits then differ from float32 storage by what rounding keys and values
+// to bf16 costs, measured in docs/architecture.md).
+enum class KvType { kF32, kBF16 };
+
 struct EngineOptions {
   size_t max_sequences = 8;   // generating at once; more requests wait in a queue
   size_t step_tokens = 512;   // rows per forward step: decode rows, then prefill chunks
@@ -35,6 +40,7 @@ struct EngineOptions {
   // Rows of prompt logits (Request::prompt_logits_from) handed out per step: scoring many
   // positions goes faster with more, and the engine holds this many rows of vocab floats.
   size_t max_prompt_logit_rows = 64;
+  KvType kv_type = KvType::kF32;
 };
 
 struct RequestResult {

@@ -53,14 +53,16 @@ struct Engine::Impl {
 
   Impl(std::shared_ptr<Model::Impl> m, const EngineOptions& o)
       : model(std::move(m)),
-        engine(model->weights, model->tokenizer.get(), *model->pool,
-               {.max_sequences = o.max_sequences,
-                .step_tokens = o.step_tokens,
-                .kv_bytes = o.kv_bytes,
-                .prefix_cache = o.prefix_cache,
-                .max_waiting = o.max_waiting,
-                .pool_mutex = &model->mutex,
-                .max_prompt_logit_rows = o.max_prompt_logit_rows}) {}
+        engine(
+            model->weights, model->tokenizer.get(), *model->pool,
+            {.max_sequences = o.max_sequences,
+             .step_tokens = o.step_tokens,
+             .kv_bytes = o.kv_bytes,
+             .prefix_cache = o.prefix_cache,
+             .max_waiting = o.max_waiting,
+             .pool_mutex = &model->mutex,
+             .max_prompt_logit_rows = o.max_prompt_logit_rows,
+             .kv_dtype = o.kv_type == KvType::kBF16 ? gemma::DType::kBF16 : gemma::DType::kF32}) {}
 };
 
 Engine::Engine(const Model& model, const EngineOptions& options)

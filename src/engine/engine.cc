@@ -20,12 +20,12 @@ double SecondsSince(Clock::time_point start) {
 uint64_t DefaultKvBytes(const ModelConfig& c, const EngineOptions& o) {
   const uint64_t positions =
       std::max<uint64_t>(o.max_sequences * 2048, static_cast<uint64_t>(c.max_position_embeddings));
-  return positions * KVPool::BytesPerBlock(c, 1);
+  return positions * KVPool::BytesPerBlock(c, 1, o.kv_dtype);
 }
 
 size_t BlocksFor(const ModelConfig& c, const EngineOptions& o) {
   const uint64_t bytes = o.kv_bytes != 0 ? o.kv_bytes : DefaultKvBytes(c, o);
-  return static_cast<size_t>(bytes / KVPool::BytesPerBlock(c, o.block_size));
+  return static_cast<size_t>(bytes / KVPool::BytesPerBlock(c, o.block_size, o.kv_dtype));
 }
 
 }  // namespace
@@ -81,9 +81,9 @@ Engine::Engine(const ModelWeights& weights, const Tokenizer* tokenizer, ThreadPo
   if (blocks == 0) {
     Fail(ErrorCode::kInvalidArgument, "engine: a KV budget of ", options.kv_bytes,
          " bytes holds no block of ", options.block_size, " positions (",
-         KVPool::BytesPerBlock(weights.config, options.block_size), " bytes)");
+         KVPool::BytesPerBlock(weights.config, options.block_size, options.kv_dtype), " bytes)");
   }
-  kv_ = std::make_unique<KVPool>(weights.config, blocks, options.block_size);
+  kv_ = std::make_unique<KVPool>(weights.config, blocks, options.block_size, options.kv_dtype);
   stats_.kv_blocks = blocks;
 }
 
@@ -410,7 +410,7 @@ bool Engine::Step() {
     if (!p.wants_last) continue;
     const std::span<const float> logits = row(logits_row++);
     if (s.request.on_logits) s.request.on_logits(logits);
-    TokenGenerator::Sampled sampled = s.generator->Sample(logits, s.tokens);
+    TokenGenerator::Sampled sampled = s.generator->Sample(logits, s.tokens, sampler_scratch_);
     std::optional<StopReason> stop = sampled.stop;
     if (sampled.id) {
       s.tokens.push_back(*sampled.id);

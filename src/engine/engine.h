@@ -55,6 +55,9 @@ struct EngineOptions {
   // Rows of prompt logits (EngineRequest::prompt_logits_from) per step: bounds the logits
   // buffer at (max_sequences + max_prompt_logit_rows) x vocab floats (allocated as needed).
   size_t max_prompt_logit_rows = 64;
+  // Keys and values stored as float32, or as bf16 (half the memory per position; the logits
+  // move by what rounding them costs: docs/architecture.md).
+  DType kv_dtype = DType::kF32;
 };
 
 struct EngineResult {
@@ -154,6 +157,7 @@ class Engine {
   std::vector<Segment> batch_segments_;
   std::vector<size_t> batch_logits_for_;  // every segment's wanted rows, segment after segment
   std::vector<float> batch_logits_;       // [rows wanted, vocab], grown on demand
+  SamplerScratch sampler_scratch_;        // every sequence's picks, one after another
   // What a step runs for each sequence it includes (one segment each).
   struct Planned {
     Sequence* sequence;

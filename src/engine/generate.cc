@@ -44,6 +44,7 @@ GenerateResult Generate(Session& session, const Tokenizer* tokenizer,
     Fail(ErrorCode::kInvalidArgument, "Generate: the session has no prompt (Append ids first)");
   }
   TokenGenerator generator(options, tokenizer, session.weights().config.eos_token_id);
+  SamplerScratch sampler_scratch;
   GenerateResult& result = generator.result();
   // Each id joins the context as soon as it is sampled; its forward pass (the decode step)
   // runs at the top of the next iteration, so the last id of a generation is in the context
@@ -64,7 +65,8 @@ GenerateResult Generate(Session& session, const Tokenizer* tokenizer,
       result.decode_seconds += SecondsSince(step);
       ++result.decode_steps;
     }
-    TokenGenerator::Sampled sampled = generator.Sample(session.logits(), session.tokens());
+    TokenGenerator::Sampled sampled =
+        generator.Sample(session.logits(), session.tokens(), sampler_scratch);
     stop = sampled.stop;
     if (!sampled.id) break;
     session.AppendPending(*sampled.id);

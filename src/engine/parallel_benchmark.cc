@@ -44,16 +44,19 @@ ParallelBenchmarkResult RunParallelBenchmark(const ModelWeights& weights, Thread
   if (positions > static_cast<size_t>(c.max_position_embeddings)) {
     Fail(ErrorCode::kOutOfRange, "bench: ", positions, " positions exceed the model's context");
   }
-  // Every prompt in one step (up to 4096 rows), so the prompt and generation phases are
-  // apart as in llama-batched-bench; KV for exactly what the sequences use.
+  // By default every prompt in one step (up to 4096 rows), so the prompt and generation
+  // phases are apart as in llama-batched-bench; KV for exactly what the sequences use.
   const size_t block = KVPool::kDefaultBlockSize;
   const uint64_t kv_bytes =
-      o.parallel * ((positions + block - 1) / block) * KVPool::BytesPerBlock(c, block);
+      o.parallel * ((positions + block - 1) / block) * KVPool::BytesPerBlock(c, block, o.kv_dtype);
   Engine engine(weights, nullptr, pool,
                 {.max_sequences = o.parallel,
-                 .step_tokens = std::clamp<size_t>(o.parallel * o.prompt_tokens, 512, 4096),
+                 .step_tokens = o.step_tokens != 0
+                                    ? o.step_tokens
+                                    : std::clamp<size_t>(o.parallel * o.prompt_tokens, 512, 4096),
                  .kv_bytes = kv_bytes,
-                 .prefix_cache = false});
+                 .prefix_cache = false,
+                 .kv_dtype = o.kv_dtype});
 
   std::mt19937_64 rng(o.seed);
   std::uniform_int_distribution<int32_t> id(std::min<int32_t>(1000, c.vocab_size - 1),

@@ -23,6 +23,10 @@ struct ParallelBenchmarkOptions {
   size_t gen_tokens = 32;
   int repetitions = 3;  // measured runs, after one warm-up run
   uint64_t seed = 1;    // for the random prompts
+  // Rows per engine step; 0: every prompt in one step (up to 4096 rows), so the prompt and
+  // generation phases are apart as in llama-batched-bench.
+  size_t step_tokens = 0;
+  DType kv_dtype = DType::kF32;  // the KV cache's storage
 };
 
 struct ParallelBenchmarkResult {

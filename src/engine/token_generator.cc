@@ -18,9 +18,10 @@ TokenGenerator::TokenGenerator(const GenerateOptions& options, const Tokenizer* 
 }
 
 TokenGenerator::Sampled TokenGenerator::Sample(std::span<const float> logits,
-                                               std::span<const int32_t> history) {
+                                               std::span<const int32_t> history,
+                                               SamplerScratch& scratch) {
   Sampled out;
-  const int32_t id = sampler_.Sample(logits, history);
+  const int32_t id = sampler_.Sample(logits, history, scratch);
   if (result_.ids.empty()) {
     result_.first_token_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();

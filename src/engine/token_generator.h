@@ -35,8 +35,10 @@ class TokenGenerator {
     // Set when generation ends with this pick; pass it to Finish.
     std::optional<StopReason> stop;
   };
-  // Picks the next id from `logits`; `history` is every id of the sequence so far.
-  Sampled Sample(std::span<const float> logits, std::span<const int32_t> history);
+  // Picks the next id from `logits`; `history` is every id of the sequence so far. The
+  // scratch may be shared by generators used one at a time (see SamplerScratch).
+  Sampled Sample(std::span<const float> logits, std::span<const int32_t> history,
+                 SamplerScratch& scratch);
 
   // Ends generation for `reason` (once; later calls return nothing) and returns the text
   // still held back, to stream as the last piece with id kNoToken; nothing when the text was

@@ -26,6 +26,7 @@
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "kernels/attention.h"
+#include "kernels/simd_weights-inl.h"
 
 #ifndef GEMMA_KERNELS_ATTENTION_TILE_
 #define GEMMA_KERNELS_ATTENTION_TILE_
@@ -42,14 +43,19 @@ namespace hn = hwy::HWY_NAMESPACE;
 // Internal linkage: other kernel files define per-target helpers with the same names.
 namespace {
 using namespace gemma::attention_tile;  // NOLINT(build/namespaces)
+// Cached keys and values of any stored type as float32 (bf16: a shift).
+using plain_weights::LoadWeights;
+using plain_weights::WeightAt;
 
 // Heads are processed four at a time so that the dot products and the value updates
 // have 8 independent FMA chains (4 heads x 2 vectors): one head at a time would wait on
 // the FMA latency and run at a quarter of the FMA throughput.
 constexpr size_t kHeadBlock = 4;
 
-// scores[h][p] = scale * q_h . key for the 4 heads whose queries are q[0..3].
-HWY_INLINE void Scores4(const float* const* HWY_RESTRICT q, const float* HWY_RESTRICT key,
+// scores[h][p] = scale * q_h . key for the 4 heads whose queries are q[0..3]. T: the
+// cache's element type (float or hwy::bfloat16_t).
+template <typename T>
+HWY_INLINE void Scores4(const float* const* HWY_RESTRICT q, const T* HWY_RESTRICT key,
                         size_t head_dim, float scale, float* s0, float* s1, float* s2, float* s3) {
   const hn::ScalableTag<float> df;
   using V = hn::Vec<decltype(df)>;
@@ -58,8 +64,8 @@ HWY_INLINE void Scores4(const float* const* HWY_RESTRICT q, const float* HWY_RES
   V b0 = hn::Zero(df), b1 = hn::Zero(df), b2 = hn::Zero(df), b3 = hn::Zero(df);
   size_t d = 0;
   for (; d + 2 * N <= head_dim; d += 2 * N) {
-    const V k0 = hn::LoadU(df, key + d);
-    const V k1 = hn::LoadU(df, key + d + N);
+    const V k0 = LoadWeights(df, key + d);
+    const V k1 = LoadWeights(df, key + d + N);
     a0 = hn::MulAdd(hn::LoadU(df, q[0] + d), k0, a0);
     a1 = hn::MulAdd(hn::LoadU(df, q[1] + d), k0, a1);
     a2 = hn::MulAdd(hn::LoadU(df, q[2] + d), k0, a2);
@@ -70,7 +76,7 @@ HWY_INLINE void Scores4(const float* const* HWY_RESTRICT q, const float* HWY_RES
     b3 = hn::MulAdd(hn::LoadU(df, q[3] + d + N), k1, b3);
   }
   for (; d + N <= head_dim; d += N) {
-    const V k0 = hn::LoadU(df, key + d);
+    const V k0 = LoadWeights(df, key + d);
     a0 = hn::MulAdd(hn::LoadU(df, q[0] + d), k0, a0);
     a1 = hn::MulAdd(hn::LoadU(df, q[1] + d), k0, a1);
     a2 = hn::MulAdd(hn::LoadU(df, q[2] + d), k0, a2);
@@ -80,11 +86,14 @@ HWY_INLINE void Scores4(const float* const* HWY_RESTRICT q, const float* HWY_RES
   float t1 = hn::GetLane(hn::SumOfLanes(df, hn::Add(a1, b1)));
   float t2 = hn::GetLane(hn::SumOfLanes(df, hn::Add(a2, b2)));
   float t3 = hn::GetLane(hn::SumOfLanes(df, hn::Add(a3, b3)));
+  // Explicit fused multiply-adds: whether the compiler contracts a * b + c into one is its
+  // choice per instantiation, and the float and bf16 caches must give the same bits.
   for (; d < head_dim; ++d) {
-    t0 += q[0][d] * key[d];
-    t1 += q[1][d] * key[d];
-    t2 += q[2][d] * key[d];
-    t3 += q[3][d] * key[d];
+    const float k = WeightAt(key, d);
+    t0 = std::fma(q[0][d], k, t0);
+    t1 = std::fma(q[1][d], k, t1);
+    t2 = std::fma(q[2][d], k, t2);
+    t3 = std::fma(q[3][d], k, t3);
   }
   *s0 = t0 * scale;
   *s1 = t1 * scale;
@@ -94,9 +103,10 @@ HWY_INLINE void Scores4(const float* const* HWY_RESTRICT q, const float* HWY_RES
 
 // out[h] += sum_p w[h][p] * values[p] for 4 heads, over n positions of the tile (values[p]:
 // the row of position p). Each slice of out stays in registers while the values stream.
+template <typename T>
 HWY_INLINE void AccumulateValues4(const float* const* HWY_RESTRICT w,
-                                  const float* const* HWY_RESTRICT values, size_t n,
-                                  size_t head_dim, float* const* HWY_RESTRICT out) {
+                                  const T* const* HWY_RESTRICT values, size_t n, size_t head_dim,
+                                  float* const* HWY_RESTRICT out) {
   const hn::ScalableTag<float> df;
   using V = hn::Vec<decltype(df)>;
   const size_t N = hn::Lanes(df);
@@ -107,8 +117,8 @@ HWY_INLINE void AccumulateValues4(const float* const* HWY_RESTRICT w,
     V a2 = hn::LoadU(df, out[2] + d), b2 = hn::LoadU(df, out[2] + d + N);
     V a3 = hn::LoadU(df, out[3] + d), b3 = hn::LoadU(df, out[3] + d + N);
     for (size_t p = 0; p < n; ++p) {
-      const V v0 = hn::LoadU(df, values[p] + d);
-      const V v1 = hn::LoadU(df, values[p] + d + N);
+      const V v0 = LoadWeights(df, values[p] + d);
+      const V v1 = LoadWeights(df, values[p] + d + N);
       V wp = hn::Set(df, w[0][p]);
       a0 = hn::MulAdd(wp, v0, a0);
       b0 = hn::MulAdd(wp, v1, b0);
@@ -134,7 +144,7 @@ HWY_INLINE void AccumulateValues4(const float* const* HWY_RESTRICT w,
   for (; d < head_dim; ++d) {
     for (size_t h = 0; h < kHeadBlock; ++h) {
       float acc = out[h][d];
-      for (size_t p = 0; p < n; ++p) acc += w[h][p] * values[p][d];
+      for (size_t p = 0; p < n; ++p) acc = std::fma(w[h][p], WeightAt(values[p], d), acc);
       out[h][d] = acc;
     }
   }
@@ -170,10 +180,12 @@ HWY_INLINE float ExpShiftSum(float* HWY_RESTRICT scores, size_t n, float max) {
 }
 
 // Query heads [head_begin, head_end) (all on kv head `kv`) of the query at `position`.
-// q, out: that token's [heads * head_dim]; kv: the sequence's keys and values in this layer.
-void AttendSlice(const float* HWY_RESTRICT q, size_t position, const PagedKV& kv, size_t kv_head,
-                 size_t kv_heads, size_t head_dim, size_t head_begin, size_t head_end, float scale,
-                 float* HWY_RESTRICT out) {
+// q, out: that token's [heads * head_dim]; kv: the sequence's keys and values in this layer,
+// elements of type T.
+template <typename T>
+void AttendSliceT(const float* HWY_RESTRICT q, size_t position, const PagedKV& kv, size_t kv_head,
+                  size_t kv_heads, size_t head_dim, size_t head_begin, size_t head_end, float scale,
+                  float* HWY_RESTRICT out) {
   const size_t count = head_end - head_begin;
   const size_t blocks = (count + kHeadBlock - 1) / kHeadBlock;
   // Rows past `count` belong to the padding heads of the last block of 4: their scores
@@ -196,8 +208,10 @@ void AttendSlice(const float* HWY_RESTRICT q, size_t position, const PagedKV& kv
       std::fill(outputs[h], outputs[h] + head_dim, 0.0f);
     }
   }
-  const float* key_rows[kTile];
-  const float* value_rows[kTile];
+  const T* key_rows[kTile];
+  const T* value_rows[kTile];
+  const T* keys = reinterpret_cast<const T*>(kv.keys);
+  const T* values = reinterpret_cast<const T*>(kv.values);
   for (size_t p0 = 0; p0 <= position; p0 += kTile) {
     const size_t n = std::min(kTile, position + 1 - p0);
     for (size_t p = 0; p < n; ++p) {
@@ -207,12 +221,12 @@ void AttendSlice(const float* HWY_RESTRICT q, size_t position, const PagedKV& kv
                kv.block_size +
            at % kv.block_size) *
           head_dim;
-      key_rows[p] = kv.keys + offset;
-      value_rows[p] = kv.values + offset;
+      key_rows[p] = keys + offset;
+      value_rows[p] = values + offset;
     }
     // Scores: each key row is loaded once for all heads of the slice.
     for (size_t p = 0; p < n; ++p) {
-      const float* key = key_rows[p];
+      const T* key = key_rows[p];
       for (size_t b = 0; b < blocks; ++b) {
         const size_t h = b * kHeadBlock;
         Scores4(queries + h, key, head_dim, scale, &scores[h][p], &scores[h + 1][p],
@@ -236,6 +250,18 @@ void AttendSlice(const float* HWY_RESTRICT q, size_t position, const PagedKV& kv
     }
   }
   for (size_t h = 0; h < count; ++h) ScaleInPlace(1.0f / running_sum[h], outputs[h], head_dim);
+}
+
+void AttendSlice(const float* HWY_RESTRICT q, size_t position, const PagedKV& kv, size_t kv_head,
+                 size_t kv_heads, size_t head_dim, size_t head_begin, size_t head_end, float scale,
+                 float* HWY_RESTRICT out) {
+  if (kv.dtype == DType::kBF16) {
+    AttendSliceT<hwy::bfloat16_t>(q, position, kv, kv_head, kv_heads, head_dim, head_begin,
+                                  head_end, scale, out);
+  } else {
+    AttendSliceT<float>(q, position, kv, kv_head, kv_heads, head_dim, head_begin, head_end, scale,
+                        out);
+  }
 }
 
 }  // namespace
@@ -268,6 +294,10 @@ void CausalAttention(std::span<const AttentionQuery> queries, const AttentionSha
       Fail(ErrorCode::kOutOfRange, "CausalAttention: positions up to ",
            query.first_position + query.tokens, " do not fit ", query.kv.num_blocks,
            " cache blocks of ", query.kv.block_size);
+    }
+    if (query.kv.dtype != DType::kF32 && query.kv.dtype != DType::kBF16) {
+      Fail(ErrorCode::kInvalidArgument, "CausalAttention: a KV cache of ",
+           DTypeName(query.kv.dtype), " values");
     }
     tokens += query.tokens;
   }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 
+#include "base/dtype.h"
 #include "kernels/thread_pool.h"
 
 namespace gemma {
@@ -18,13 +19,16 @@ struct AttentionShape {
 
 // One layer's keys and values of one sequence, in the blocks of a KV pool: position p of kv
 // head g is the row ((blocks[p / block_size] * kv_heads + g) * block_size + p % block_size)
-// of `keys` / `values`, each row head_dim floats; keys already rotated.
+// of `keys` / `values`, each row head_dim elements of `dtype` (F32 or BF16); keys already
+// rotated. bf16 elements are widened to float32 as they are loaded, so a bf16 cache gives
+// exactly what a float32 cache holding the same (rounded) values gives.
 struct PagedKV {
-  const float* keys;
-  const float* values;
+  const std::byte* keys;
+  const std::byte* values;
   const int32_t* blocks;  // the sequence's block table
   size_t num_blocks;      // entries in it
   size_t block_size;      // positions per block
+  DType dtype = DType::kF32;
 };
 
 // `tokens` queries at consecutive positions first_position.. of one sequence, attending to

@@ -199,17 +199,17 @@ void BlockedMatMul(const WeightMatrix& w, PackedActivations& x, bool share_tiles
   const float* x_values = x.x();
   const float* tiles = nullptr;
   if (UsesRoundedBf16(w)) {
-    const Bf16Rows& xb = x.RoundedBf16(pool);
     if (CpuFeatureEnabled(kCpuAvx512Bf16)) {
       // The pair tiles are packed once over the pool, shared or not (they are small).
       const uint32_t* pair_tiles = x.Bf16PairTiles(pool);
+      const Bf16Rows& xb = x.RoundedBf16(pool, /*with_values=*/false);
       pool.ParallelForRef(w.rows, kRowAlign, [&](size_t begin, size_t end, int) {
         x86::Bf16MatMulRowsAvx512(w, xb, pair_tiles, y, begin, end, add_to_y);
       });
       return;
     }
     // The float32 product of the rounded values: the same products, summed in another order.
-    x_values = xb.values;
+    x_values = x.RoundedBf16(pool).values;
     if (share_tiles) tiles = x.RoundedBf16Tiles(pool);
   } else if (share_tiles) {
     tiles = x.FloatTiles(pool);

@@ -14,7 +14,7 @@ void PackedActivations::Reset(const float* x, size_t tokens, size_t cols) {
   cols_ = cols;
   tiles_of_ = Tiles::kNone;
   int8_ = Int8State::kNotYet;
-  bf16_ready_ = false;
+  bf16_ = Bf16State::kNotYet;
   bf16_pairs_ready_ = false;
 }
 
@@ -44,13 +44,15 @@ const float* PackedActivations::PackTilesOf(const float* source, Tiles what, Thr
   return tiles;
 }
 
-const Bf16Rows& PackedActivations::RoundedBf16(ThreadPool& pool) {
-  if (!bf16_ready_) {
-    PrepareBf16Rows(tokens_, cols_, bf16_rows_);
+const Bf16Rows& PackedActivations::RoundedBf16(ThreadPool& pool, bool with_values) {
+  const bool ready =
+      bf16_ == Bf16State::kBitsAndValues || (bf16_ == Bf16State::kBits && !with_values);
+  if (!ready) {
+    PrepareBf16Rows(tokens_, cols_, bf16_rows_, with_values);
     pool.ParallelForRef(tokens_, 1, [&](size_t begin, size_t end, int) {
       RoundRowsToBf16(x_, begin, end, bf16_rows_);
     });
-    bf16_ready_ = true;
+    bf16_ = with_values ? Bf16State::kBitsAndValues : Bf16State::kBits;
   }
   return bf16_rows_;
 }
@@ -69,7 +71,7 @@ const quant::Int8Rows* PackedActivations::Int8Rows(ThreadPool& pool) {
 
 const uint32_t* PackedActivations::Bf16PairTiles(ThreadPool& pool) {
   if (bf16_pairs_ready_) return bf16_pairs_.get();
-  const Bf16Rows& rows = RoundedBf16(pool);
+  const Bf16Rows& rows = RoundedBf16(pool, /*with_values=*/false);
   const size_t needed = x86::Bf16TileWords(tokens_, cols_);
   if (needed > bf16_pairs_capacity_) {
     bf16_pairs_ = hwy::AllocateAligned<uint32_t>(needed);

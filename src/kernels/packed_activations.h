@@ -30,8 +30,10 @@ class PackedActivations {
   // x rounded to int8 per token, as decode rounds it (kernels/quant/int8_matmul.h); null if
   // x holds a NaN or an infinity. cols must be a multiple of 32.
   const quant::Int8Rows* Int8Rows(ThreadPool& pool);
-  // x rounded to bf16 (kernels/bf16_activations.h), for bf16 weights with QuantDot::kInt8.
-  const Bf16Rows& RoundedBf16(ThreadPool& pool);
+  // x rounded to bf16 (kernels/bf16_activations.h), for bf16 weights with QuantDot::kInt8;
+  // with_values: also as float32 (the portable kernels; the AVX-512 BF16 kernel reads the
+  // bits only).
+  const Bf16Rows& RoundedBf16(ThreadPool& pool, bool with_values = true);
   // Those rounded values in the register tiles of the blocked float32 product.
   const float* RoundedBf16Tiles(ThreadPool& pool);
   // Those rounded values in the tiles of the AVX-512 BF16 kernel (x86::PackBf16Tiles).
@@ -44,7 +46,7 @@ class PackedActivations {
   // What tiles_ holds: nothing yet, x's tiles, or the tiles of x rounded to bf16.
   enum class Tiles { kNone, kOfX, kOfRoundedBf16 } tiles_of_ = Tiles::kNone;
   enum class Int8State { kNotYet, kReady, kNotFinite } int8_ = Int8State::kNotYet;
-  bool bf16_ready_ = false;
+  enum class Bf16State { kNotYet, kBits, kBitsAndValues } bf16_ = Bf16State::kNotYet;
   bool bf16_pairs_ready_ = false;
   hwy::AlignedFreeUniquePtr<uint32_t[]> bf16_pairs_;
   size_t bf16_pairs_capacity_ = 0;

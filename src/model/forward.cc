@@ -220,7 +220,8 @@ std::span<const AttentionQuery> AttentionQueries(const Batch& batch, const KVPoo
                                             .values = kv.values(layer),
                                             .blocks = segment.blocks.data(),
                                             .num_blocks = segment.blocks.size(),
-                                            .block_size = kv.block_size()},
+                                            .block_size = kv.block_size(),
+                                            .dtype = kv.dtype()},
                                      .out = &ws.attention[r * q_dim]};
   }
   return {ws.attention_queries.data(), count};
@@ -255,18 +256,12 @@ void AttentionBlock(const ModelWeights& weights, size_t layer, const Batch& batc
   // RoPE with the rotate-half pairing (dimension i turns with i + head_dim/2, not with
   // i + 1); Hugging Face Gemma checkpoints are stored in that order. The cache holds the
   // keys after rotation, so cached keys are never rotated again.
-  float* layer_keys = kv.keys(layer);
-  float* layer_values = kv.values(layer);
   const size_t block_size = kv.block_size();
   ForEachRow(rows, pool, [&](size_t r) {
     const size_t position = ws.row_position[r];
     const int32_t block = batch.segments[ws.row_segment[r]].blocks[position / block_size];
     RoPE(&ws.k[r * kv_dim], kv_heads, head_dim, position, theta);
-    for (size_t g = 0; g < kv_heads; ++g) {
-      const size_t at = kv.Offset(block, g, position % block_size);
-      std::copy_n(&ws.k[r * kv_dim + g * head_dim], head_dim, layer_keys + at);
-      std::copy_n(&ws.v[r * kv_dim + g * head_dim], head_dim, layer_values + at);
-    }
+    kv.Write(layer, block, position % block_size, &ws.k[r * kv_dim], &ws.v[r * kv_dim]);
   });
 
   if (keep_wanted_only) {

@@ -1,20 +1,51 @@
 #include "model/kv_pool.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "base/error.h"
 
 namespace gemma {
 
-size_t KVPool::BytesPerBlock(const ModelConfig& c, size_t block_size) {
-  return 2 * static_cast<size_t>(c.num_hidden_layers) * static_cast<size_t>(c.kv_dim()) *
-         block_size * sizeof(float);
+namespace {
+
+size_t ElementBytes(DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+      return sizeof(float);
+    case DType::kBF16:
+      return sizeof(uint16_t);
+    default:
+      Fail(ErrorCode::kInvalidArgument, "KV cache of ", DTypeName(dtype),
+           " values (F32 or BF16 are supported)");
+  }
 }
 
-KVPool::KVPool(const ModelConfig& config, size_t num_blocks, size_t block_size)
+// Stores n float32 values as `dtype` elements.
+void Store(const float* from, size_t n, DType dtype, std::byte* to) {
+  if (dtype == DType::kF32) {
+    std::memcpy(to, from, n * sizeof(float));
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const uint16_t bits = F32ToBF16(from[i]);
+    std::memcpy(to + i * sizeof(bits), &bits, sizeof(bits));
+  }
+}
+
+}  // namespace
+
+size_t KVPool::BytesPerBlock(const ModelConfig& c, size_t block_size, DType dtype) {
+  return 2 * static_cast<size_t>(c.num_hidden_layers) * static_cast<size_t>(c.kv_dim()) *
+         block_size * ElementBytes(dtype);
+}
+
+KVPool::KVPool(const ModelConfig& config, size_t num_blocks, size_t block_size, DType dtype)
     : block_size_(block_size),
       kv_heads_(static_cast<size_t>(config.num_key_value_heads)),
       head_dim_(static_cast<size_t>(config.head_dim)),
+      dtype_(dtype),
+      element_bytes_(ElementBytes(dtype)),
       refs_(num_blocks, 0),
       evictable_at_(num_blocks),
       hash_of_(num_blocks),
@@ -23,10 +54,10 @@ KVPool::KVPool(const ModelConfig& config, size_t num_blocks, size_t block_size)
     Fail(ErrorCode::kInvalidArgument, "KV pool of ", num_blocks, " blocks of ", block_size,
          " positions");
   }
-  const size_t per_layer = num_blocks * kv_heads_ * block_size_ * head_dim_;
+  const size_t per_layer = num_blocks * kv_heads_ * block_size_ * head_dim_ * element_bytes_;
   for (int64_t layer = 0; layer < config.num_hidden_layers; ++layer) {
-    keys_.emplace_back(new float[per_layer]);
-    values_.emplace_back(new float[per_layer]);
+    keys_.emplace_back(new std::byte[per_layer]);
+    values_.emplace_back(new std::byte[per_layer]);
   }
   free_.resize(num_blocks);
   for (size_t i = 0; i < num_blocks; ++i) free_[i] = static_cast<int32_t>(num_blocks - 1 - i);
@@ -89,13 +120,35 @@ void KVPool::Unpublish(int32_t block) {
   tokens_of_[block].clear();
 }
 
+void KVPool::Write(size_t layer, int32_t block, size_t offset, const float* keys,
+                   const float* values) {
+  for (size_t g = 0; g < kv_heads_; ++g) {
+    const size_t at = Offset(block, g, offset) * element_bytes_;
+    Store(keys + g * head_dim_, head_dim_, dtype_, keys_[layer].get() + at);
+    Store(values + g * head_dim_, head_dim_, dtype_, values_[layer].get() + at);
+  }
+}
+
+float KVPool::KeyAt(size_t layer, size_t element) const {
+  const std::byte* at = keys_[layer].get() + element * element_bytes_;
+  if (dtype_ == DType::kF32) {
+    float f;
+    std::memcpy(&f, at, sizeof(f));
+    return f;
+  }
+  uint16_t bits;
+  std::memcpy(&bits, at, sizeof(bits));
+  return BF16ToF32(bits);
+}
+
 void KVPool::CopyBlock(int32_t from, int32_t to, size_t positions) {
+  const size_t bytes = positions * head_dim_ * element_bytes_;
   for (size_t layer = 0; layer < layers(); ++layer) {
     for (size_t g = 0; g < kv_heads_; ++g) {
-      std::copy_n(keys_[layer].get() + Offset(from, g, 0), positions * head_dim_,
-                  keys_[layer].get() + Offset(to, g, 0));
-      std::copy_n(values_[layer].get() + Offset(from, g, 0), positions * head_dim_,
-                  values_[layer].get() + Offset(to, g, 0));
+      std::memcpy(keys_[layer].get() + Offset(to, g, 0) * element_bytes_,
+                  keys_[layer].get() + Offset(from, g, 0) * element_bytes_, bytes);
+      std::memcpy(values_[layer].get() + Offset(to, g, 0) * element_bytes_,
+                  values_[layer].get() + Offset(from, g, 0) * element_bytes_, bytes);
     }
   }
 }

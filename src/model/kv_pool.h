@@ -2,7 +2,9 @@
 // does): a sequence holds a table of block ids, so many short sequences do not each reserve
 // the model's whole context, and one byte budget bounds them all.
 //
-// Per layer, keys and values are [num_blocks][kv_heads][block_size][head_dim] float32; a
+// Per layer, keys and values are [num_blocks][kv_heads][block_size][head_dim] of float32,
+// or of bfloat16 (half the memory: each key and value rounded to the nearest bf16, a
+// relative error of at most 2^-9; docs/architecture.md has what that does to the logits); a
 // block holds block_size consecutive positions of one sequence (keys after RoPE).
 //
 // Blocks are reference-counted. A full block can be published under the hash of the tokens
@@ -23,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/dtype.h"
 #include "model/config.h"
 
 namespace gemma {
@@ -32,11 +35,14 @@ class KVPool {
   static constexpr size_t kDefaultBlockSize = 16;
 
   // Bytes of keys and values one block holds over all layers.
-  static size_t BytesPerBlock(const ModelConfig& config, size_t block_size = kDefaultBlockSize);
+  static size_t BytesPerBlock(const ModelConfig& config, size_t block_size = kDefaultBlockSize,
+                              DType dtype = DType::kF32);
 
   // The memory is reserved, not touched: pages become resident as blocks are written, and
-  // blocks are handed out lowest id first, so a large pool costs what is used.
-  KVPool(const ModelConfig& config, size_t num_blocks, size_t block_size = kDefaultBlockSize);
+  // blocks are handed out lowest id first, so a large pool costs what is used. dtype: kF32
+  // or kBF16 (Error(kInvalidArgument) otherwise).
+  KVPool(const ModelConfig& config, size_t num_blocks, size_t block_size = kDefaultBlockSize,
+         DType dtype = DType::kF32);
   KVPool(const KVPool&) = delete;
   KVPool& operator=(const KVPool&) = delete;
 
@@ -45,16 +51,21 @@ class KVPool {
   size_t layers() const { return keys_.size(); }
   size_t kv_heads() const { return kv_heads_; }
   size_t head_dim() const { return head_dim_; }
+  DType dtype() const { return dtype_; }
 
-  // [num_blocks][kv_heads][block_size][head_dim] of one layer.
-  float* keys(size_t layer) { return keys_[layer].get(); }
-  float* values(size_t layer) { return values_[layer].get(); }
-  const float* keys(size_t layer) const { return keys_[layer].get(); }
-  const float* values(size_t layer) const { return values_[layer].get(); }
-  // Offset (floats) of position `offset` of kv head `kv_head` in block `block`, in a layer.
+  // [num_blocks][kv_heads][block_size][head_dim] of one layer, elements of dtype().
+  const std::byte* keys(size_t layer) const { return keys_[layer].get(); }
+  const std::byte* values(size_t layer) const { return values_[layer].get(); }
+  // Offset (elements) of position `offset` of kv head `kv_head` in block `block`, in a layer.
   size_t Offset(int32_t block, size_t kv_head, size_t offset) const {
     return ((static_cast<size_t>(block) * kv_heads_ + kv_head) * block_size_ + offset) * head_dim_;
   }
+
+  // Stores one position's keys and values of a layer ([kv_heads, head_dim] each), rounded
+  // to dtype().
+  void Write(size_t layer, int32_t block, size_t offset, const float* keys, const float* values);
+  // One stored key or value element as float32 (tests).
+  float KeyAt(size_t layer, size_t element) const;
 
   // A block with one reference, or nothing when every block is referenced.
   std::optional<int32_t> Allocate();
@@ -86,12 +97,14 @@ class KVPool {
   size_t block_size_;
   size_t kv_heads_;
   size_t head_dim_;
-  // new float[n] (default-initialized), not std::vector: a vector would zero, and so touch,
-  // the whole pool up front.
-  std::vector<std::unique_ptr<float[]>> keys_;    // per layer
-  std::vector<std::unique_ptr<float[]>> values_;  // per layer
-  std::vector<int> refs_;                         // per block
-  std::vector<int32_t> free_;                     // never used or unpublished; lowest id last
+  DType dtype_;
+  size_t element_bytes_;
+  // new std::byte[n] (default-initialized), not std::vector: a vector would zero, and so
+  // touch, the whole pool up front.
+  std::vector<std::unique_ptr<std::byte[]>> keys_;    // per layer
+  std::vector<std::unique_ptr<std::byte[]>> values_;  // per layer
+  std::vector<int> refs_;                             // per block
+  std::vector<int32_t> free_;                         // never used or unpublished; lowest id last
   // Published blocks without references, least recently released first.
   std::list<int32_t> evictable_;
   std::vector<std::list<int32_t>::iterator> evictable_at_;  // per block, valid when listed

@@ -238,7 +238,8 @@ SamplerChain::SamplerChain(std::vector<std::unique_ptr<SamplerStep>> steps, Pick
                            uint64_t seed)
     : steps_(std::move(steps)), pick_(pick), rng_(seed) {}
 
-int32_t SamplerChain::Sample(std::span<const float> logits, std::span<const int32_t> history) {
+int32_t SamplerChain::Sample(std::span<const float> logits, std::span<const int32_t> history,
+                             SamplerScratch& scratch) {
   if (logits.empty()) Fail(ErrorCode::kInvalidArgument, "sampling from an empty logits row");
   if (pick_ == Pick::kGreedy && steps_.empty()) {
     // Plain greedy: no candidate list (256,000 ids copied per token) is needed.
@@ -248,9 +249,10 @@ int32_t SamplerChain::Sample(std::span<const float> logits, std::span<const int3
     }
     return static_cast<int32_t>(best);
   }
-  candidates_.Reset(logits);
-  for (auto& step : steps_) step->Apply(candidates_, history);
-  const auto& items = candidates_.items;
+  Candidates& candidates = scratch.candidates;
+  candidates.Reset(logits);
+  for (auto& step : steps_) step->Apply(candidates, history);
+  const auto& items = candidates.items;
   if (items.empty()) Fail(ErrorCode::kInternal, "the sampler chain removed every candidate");
 
   if (pick_ == Pick::kGreedy) {
@@ -260,11 +262,11 @@ int32_t SamplerChain::Sample(std::span<const float> logits, std::span<const int3
     }
     return best->id;
   }
-  candidates_.Probabilities(probabilities_);
+  candidates.Probabilities(scratch.probabilities);
   const double u = rng_.Uniform();
   double cumulative = 0.0;
   for (size_t i = 0; i < items.size(); ++i) {
-    cumulative += probabilities_[i];
+    cumulative += scratch.probabilities[i];
     if (u < cumulative) return items[i].id;
   }
   return items.back().id;  // u within rounding of 1

@@ -54,20 +54,32 @@ std::unique_ptr<SamplerStep> MinP(float p);
 
 enum class Pick : uint8_t { kGreedy, kRandom };
 
+// The vocabulary-sized buffers of one pick (2 MB of candidates and 1 MB of probabilities on
+// a 256,000-token vocabulary). Kept out of the chain so that many sequences sampled one
+// after another (the batched engine) share one set instead of holding 3 MB each.
+struct SamplerScratch {
+  Candidates candidates;
+  std::vector<float> probabilities;
+};
+
 // The steps in order, then the pick: greedy takes the largest logit (lower id on ties),
 // random draws from the softmax of what is left.
 class SamplerChain {
  public:
   SamplerChain(std::vector<std::unique_ptr<SamplerStep>> steps, Pick pick, uint64_t seed);
 
-  int32_t Sample(std::span<const float> logits, std::span<const int32_t> history);
+  int32_t Sample(std::span<const float> logits, std::span<const int32_t> history,
+                 SamplerScratch& scratch);
+  // With buffers of the chain's own (allocated on the first call).
+  int32_t Sample(std::span<const float> logits, std::span<const int32_t> history) {
+    return Sample(logits, history, own_scratch_);
+  }
 
  private:
   std::vector<std::unique_ptr<SamplerStep>> steps_;
   Pick pick_;
   Rng rng_;
-  Candidates candidates_;
-  std::vector<float> probabilities_;
+  SamplerScratch own_scratch_;
 };
 
 struct SamplingOptions {

@@ -114,6 +114,27 @@ TEST(CliBatch, TextPromptsGiveTheApisText) {
   }
 }
 
+// --kv-type bf16 and a small --step-tokens run the golden prompt (its prompt in several
+// steps); an unknown KV type is one clear error.
+TEST(CliBatch, KvTypeAndStepTokens) {
+  const auto g = gemma::testing::LoadGoldenCase("tiny-2b-f32");
+  const std::string in = Write(
+      "batch_kv.jsonl",
+      Json{{"id", 1}, {"prompt_ids", g.prompt_ids}, {"max_tokens", 16}, {"temperature", 0}}.dump() +
+          "\n");
+  const std::string out = ::testing::TempDir() + "batch_kv_out.jsonl";
+  std::filesystem::remove(out);
+  auto r = RunCli("batch --model " + g.dir + " --input " + in + " --output " + out +
+                  " --kv-type bf16 --step-tokens 3 -t 2");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  const std::vector<Json> lines = ReadLines(out);
+  ASSERT_EQ(lines.size(), 1u) << r.output;
+  EXPECT_EQ(lines[0]["completion_tokens"], 16) << lines[0];
+  r = RunCli("batch --model " + g.dir + " --input " + in + " --output " + out + " --kv-type q8_0");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("--kv-type"), std::string::npos) << r.output;
+}
+
 TEST(CliBatch, BadFilesAreOneClearErrorAndLeaveNoFile) {
   const std::string dir = gemma::testing::GoldenRoot() + "/tiny-2b-f32";
   const std::string in = Write("batch_one.jsonl", "{\"prompt_ids\": [2]}\n");

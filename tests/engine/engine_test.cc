@@ -118,6 +118,51 @@ TEST_P(EngineGoldenTest, GoldenIdsAndLogitsWithOneThreeAndEightSequences) {
   }
 }
 
+// The golden prompt and greedy ids as one prompt (teacher forcing): its last 16 rows are the
+// golden greedy rows, whatever ids a perturbed cache would pick.
+std::vector<std::vector<float>> TeacherForcedGreedyRows(const ModelWeights& weights,
+                                                        const GoldenCase& g, DType kv_dtype) {
+  ThreadPool pool(2);
+  Engine engine(weights, nullptr, pool, {.step_tokens = 64, .kv_dtype = kv_dtype});
+  std::vector<int32_t> prompt = g.prompt_ids;
+  prompt.insert(prompt.end(), g.greedy_ids.begin(), g.greedy_ids.end() - 1);
+  std::vector<std::vector<float>> rows;
+  engine.Submit({.prompt = prompt,
+                 .options = Greedy(1),
+                 .prompt_logits_from = g.prompt_ids.size() - 1,
+                 .on_prompt_logits = [&](size_t, std::span<const float> row) {
+                   rows.emplace_back(row.begin(), row.end());
+                 }});
+  engine.RunUntilIdle();
+  return rows;
+}
+
+// bf16 KV storage moves the logits by what rounding keys and values costs: within
+// kBf16KvLogitsTolerance of the golden logits, and not bit-identical to float32 storage
+// (the cache really is bf16). Prints the measured distance for docs/architecture.md.
+TEST_P(EngineGoldenTest, Bf16KvCacheStaysWithinItsBoundOfTheGoldenLogits) {
+  const GoldenCase g = LoadGoldenCase(GetParam());
+  const ModelWeights weights = LoadSafetensorsModel(g.dir);
+  const auto f32 = TeacherForcedGreedyRows(weights, g, DType::kF32);
+  const auto bf16 = TeacherForcedGreedyRows(weights, g, DType::kBF16);
+  ASSERT_EQ(f32.size(), g.greedy_logits.size());
+  ASSERT_EQ(bf16.size(), g.greedy_logits.size());
+  float f32_vs_golden = 0, bf16_vs_golden = 0, bf16_vs_f32 = 0;
+  for (size_t k = 0; k < bf16.size(); ++k) {
+    f32_vs_golden = std::max(f32_vs_golden, MaxAbsDiff(f32[k], g.greedy_logits[k]));
+    bf16_vs_golden = std::max(bf16_vs_golden, MaxAbsDiff(bf16[k], g.greedy_logits[k]));
+    bf16_vs_f32 = std::max(bf16_vs_f32, MaxAbsDiff(bf16[k], f32[k]));
+  }
+  std::printf(
+      "%s: max |logit diff| / max |logit|: f32 KV vs golden %.2e, bf16 KV vs golden %.2e, "
+      "bf16 KV vs f32 KV %.2e\n",
+      GetParam().c_str(), f32_vs_golden / g.max_abs_logit, bf16_vs_golden / g.max_abs_logit,
+      bf16_vs_f32 / g.max_abs_logit);
+  EXPECT_LE(f32_vs_golden, testing::kGoldenLogitsTolerance * g.max_abs_logit);
+  EXPECT_LE(bf16_vs_golden, testing::kBf16KvLogitsTolerance * g.max_abs_logit);
+  EXPECT_GT(bf16_vs_f32, 0.0f) << "the bf16 cache gave the float32 cache's logits";
+}
+
 INSTANTIATE_TEST_SUITE_P(AllCases, EngineGoldenTest,
                          ::testing::ValuesIn(testing::GoldenCaseNames()), [](const auto& info) {
                            std::string name = info.param;

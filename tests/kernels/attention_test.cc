@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "base/dtype.h"
 #include "base/error.h"
 #include "kernel_test_util.h"
 #include "kernels/ref/reference.h"
@@ -69,13 +70,34 @@ struct PagedCopy {
     }
   }
   PagedKV View() const {
-    return {.keys = keys.data(),
-            .values = values.data(),
+    return {.keys = reinterpret_cast<const std::byte*>(keys.data()),
+            .values = reinterpret_cast<const std::byte*>(values.data()),
             .blocks = blocks.data(),
             .num_blocks = blocks.size(),
             .block_size = block_size};
   }
 };
+
+// The same pool stored as bf16 (each value rounded to the nearest bf16).
+struct PagedCopyBf16 {
+  std::vector<uint16_t> keys, values;
+  PagedKV view;
+
+  explicit PagedCopyBf16(const PagedCopy& f32) {
+    for (const float x : f32.keys) keys.push_back(F32ToBF16(x));
+    for (const float x : f32.values) values.push_back(F32ToBF16(x));
+    view = f32.View();
+    view.keys = reinterpret_cast<const std::byte*>(keys.data());
+    view.values = reinterpret_cast<const std::byte*>(values.data());
+    view.dtype = DType::kBF16;
+  }
+};
+
+// x with every value rounded to bf16.
+std::vector<float> RoundedToBf16(std::vector<float> x) {
+  for (float& v : x) v = BF16ToF32(F32ToBF16(v));
+  return x;
+}
 
 // One sequence's queries and cache, with the reference's answer.
 struct Sequence {
@@ -198,18 +220,57 @@ TEST_P(AttentionTest, SeveralSequencesInOneCallEachAsAlone) {
   }
 }
 
+// A bf16 cache widens each element as it is loaded: the output is bit for bit what a float32
+// cache holding the rounded values gives (every head_dim tail, every target), and so within
+// the float32 bound of the reference on those values.
+TEST_P(AttentionTest, Bf16CacheGivesExactlyTheFloatCacheOfItsRoundedValues) {
+  std::mt19937 rng(23);
+  const Case cases[] = {{1, 1, 1, 1, 0},   {2, 2, 5, 4, 2},     {8, 1, 17, 2, 127},
+                        {3, 3, 33, 70, 0}, {8, 1, 256, 3, 200}, {4, 4, 12, 1, 300}};
+  for (const Case& c : cases) {
+    Sequence s = MakeSequence(c, rng);
+    s.k = RoundedToBf16(s.k);
+    s.v = RoundedToBf16(s.v);
+    ref::Attention(s.q.data(), c.tokens, c.first_position, s.k.data(), s.v.data(), s.capacity,
+                   c.heads, c.kv_heads, c.head_dim, s.scale, s.want.data());
+    const PagedCopy f32(s.k, s.v, c.kv_heads, s.capacity, c.head_dim, 16, rng);
+    const PagedCopyBf16 bf16(f32);
+    const AttentionShape shape{.heads = c.heads, .kv_heads = c.kv_heads, .head_dim = c.head_dim};
+    for (int threads : {1, 2}) {
+      ThreadPool pool(threads);
+      std::vector<float> from_f32(s.want.size(), NAN), from_bf16(s.want.size(), NAN);
+      AttentionQuery query{.q = s.q.data(),
+                           .tokens = c.tokens,
+                           .first_position = c.first_position,
+                           .kv = f32.View(),
+                           .out = from_f32.data()};
+      CausalAttention({&query, 1}, shape, s.scale, pool);
+      query.kv = bf16.view;
+      query.out = from_bf16.data();
+      CausalAttention({&query, 1}, shape, s.scale, pool);
+      EXPECT_EQ(from_bf16, from_f32) << "head_dim " << c.head_dim << ", " << threads << " threads";
+      ExpectNearReference(s, from_bf16, "bf16 cache");
+    }
+  }
+}
+
 TEST(AttentionArgsTest, RejectsBadShapes) {
   ThreadPool pool(1);
   std::vector<float> buf(64);
   const int32_t blocks[] = {0};
-  const PagedKV kv{
-      .keys = buf.data(), .values = buf.data(), .blocks = blocks, .num_blocks = 1, .block_size = 4};
+  const auto* bytes = reinterpret_cast<const std::byte*>(buf.data());
+  PagedKV kv{.keys = bytes, .values = bytes, .blocks = blocks, .num_blocks = 1, .block_size = 4};
   AttentionQuery query{
       .q = buf.data(), .tokens = 1, .first_position = 0, .kv = kv, .out = buf.data()};
   EXPECT_THROW(CausalAttention({&query, 1}, {.heads = 3, .kv_heads = 2, .head_dim = 4}, 1.0f, pool),
                Error);
   query.tokens = 2;
   query.first_position = 3;  // positions 3 and 4 do not fit one block of 4
+  EXPECT_THROW(CausalAttention({&query, 1}, {.heads = 2, .kv_heads = 1, .head_dim = 4}, 1.0f, pool),
+               Error);
+  query.tokens = 1;
+  query.first_position = 0;
+  query.kv.dtype = DType::kQ8_0;  // not a cache type
   EXPECT_THROW(CausalAttention({&query, 1}, {.heads = 2, .kv_heads = 1, .head_dim = 4}, 1.0f, pool),
                Error);
 }

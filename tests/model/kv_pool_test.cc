@@ -99,8 +99,9 @@ TEST(SequenceKV, AWholeCachedPromptStillComputesItsLastTokenInACopiedBlock) {
   const std::vector<int32_t> prompt = Iota(8, 20);
   ASSERT_TRUE(a.Reserve(8));
   a.Commit(prompt);
-  // Fill block 1's rows with a marker so the copy can be seen.
-  pool.keys(0)[pool.Offset(a.blocks()[1], 0, 0)] = 42.0f;
+  // Fill block 1's first position with a marker so the copy can be seen.
+  const std::vector<float> marker(pool.kv_heads() * pool.head_dim(), 42.0f);
+  pool.Write(0, a.blocks()[1], 0, marker.data(), marker.data());
 
   SequenceKV b(pool, true);
   EXPECT_EQ(b.AttachCachedPrefix(prompt, 7), 7u);  // position 7 is recomputed
@@ -108,7 +109,7 @@ TEST(SequenceKV, AWholeCachedPromptStillComputesItsLastTokenInACopiedBlock) {
   EXPECT_EQ(b.BlocksNeeded(1), 1u);  // the shared block is copied before the write
   ASSERT_TRUE(b.Reserve(1));
   EXPECT_NE(b.blocks()[1], a.blocks()[1]);
-  EXPECT_EQ(pool.keys(0)[pool.Offset(b.blocks()[1], 0, 0)], 42.0f);
+  EXPECT_EQ(pool.KeyAt(0, pool.Offset(b.blocks()[1], 0, 0)), 42.0f);
   EXPECT_EQ(pool.refs(a.blocks()[1]), 1);
   b.Commit(std::span(prompt).subspan(7, 1));
   EXPECT_EQ(b.length(), 8u);
@@ -131,6 +132,41 @@ TEST(KVPool, EvictsTheLeastRecentlyReleasedCachedBlockWhenMemoryIsNeeded) {
   EXPECT_EQ(again.AttachCachedPrefix(Iota(4, 10), 4), 4u);  // `second`'s is still there
   SequenceKV gone(pool, true);
   EXPECT_EQ(gone.AttachCachedPrefix(Iota(4, 0), 4), 0u);
+}
+
+}  // namespace
+}  // namespace gemma
+
+namespace gemma {
+namespace {
+
+// A bf16 pool holds half the bytes, rounds what is written to the nearest bf16 (ties to
+// even), and copies blocks whole.
+TEST(KVPool, Bf16StorageRoundsToNearestBf16AndCopiesBlocks) {
+  EXPECT_EQ(KVPool::BytesPerBlock(Small(), 4, DType::kBF16), KVPool::BytesPerBlock(Small(), 4) / 2);
+  EXPECT_THROW(KVPool(Small(), 2, 4, DType::kQ8_0), Error);
+  KVPool pool(Small(), 2, 4, DType::kBF16);
+  EXPECT_EQ(pool.dtype(), DType::kBF16);
+  const size_t row = pool.kv_heads() * pool.head_dim();
+  std::vector<float> keys(row), values(row);
+  for (size_t i = 0; i < row; ++i) {
+    keys[i] = 1.0f + static_cast<float>(i) / 3.0f;
+    values[i] = -0.1f * static_cast<float>(i);
+  }
+  pool.Write(1, 0, 3, keys.data(), values.data());
+  pool.CopyBlock(0, 1, 4);
+  size_t rounded = 0;  // values that bf16 cannot hold exactly
+  for (int32_t block : {0, 1}) {
+    for (size_t g = 0; g < pool.kv_heads(); ++g) {
+      for (size_t d = 0; d < pool.head_dim(); ++d) {
+        const float written = keys[g * pool.head_dim() + d];
+        const float expected = BF16ToF32(F32ToBF16(written));
+        EXPECT_EQ(pool.KeyAt(1, pool.Offset(block, g, 3) + d), expected);
+        rounded += expected != written;
+      }
+    }
+  }
+  EXPECT_GT(rounded, 0u);
 }
 
 }  // namespace
