@@ -40,8 +40,8 @@ std::vector<float> UnevenRows(size_t tokens, size_t cols, std::mt19937& rng) {
 
 // The reference of the whole product: each token's row rounded by decode's own rounding,
 // then ReferenceMatVecRowsInt8. Also returns the bound of float32 rounding per output.
-void Reference(const WeightMatrix& w, const std::vector<float>& x, size_t tokens,
-               std::vector<float>& y, std::vector<double>& bound) {
+[[maybe_unused]] void Reference(const WeightMatrix& w, const std::vector<float>& x, size_t tokens,
+                                std::vector<float>& y, std::vector<double>& bound) {
   y.assign(tokens * w.rows, NAN);
   bound.assign(tokens * w.rows, 0.0);
   std::vector<float> row(w.cols);
@@ -91,7 +91,7 @@ TEST_P(Int8MatMulTest, RoundedRowsEqualDecodeRounding) {
 // partial tile, a partial 120-token block; rows a partial strip, several strips, past one
 // 2048-row block; cols one block, a partial 256-column block (32-value types), or one and
 // several super-blocks (K types).
-void CheckKernel(DType dtype, const std::string& label) {
+[[maybe_unused]] void CheckKernel(DType dtype, const std::string& label) {
   std::mt19937 rng(92);
   std::printf("[  VARIANT ] int8 prefill %s: %s\n", std::string(DTypeName(dtype)).c_str(),
               label.c_str());
@@ -133,6 +133,8 @@ void CheckKernel(DType dtype, const std::string& label) {
   }
 }
 
+// The integer prefill kernels exist in x86 builds only (an Arm build has none to skip).
+#if defined(__x86_64__)
 constexpr DType kVnniTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0,
                                 DType::kQ5_1, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
@@ -151,7 +153,6 @@ TEST_P(Int8MatMulTest, KernelMatchesReference) {
   CheckKernel(DType::kQ4_0, std::string(hwy::TargetName(GetParam())) + " intrinsics");
 }
 
-#if defined(__x86_64__)
 // The assembly and its twin run the same instructions in the same order: equal bit for bit,
 // on every Highway target that has the kernel (AVX2 and AVX-512 here).
 TEST(Int8MatMulInlineAsmTest, EqualsItsIntrinsicsTwinBitForBit) {
@@ -195,7 +196,6 @@ TEST(Int8MatMulInlineAsmTest, EqualsItsIntrinsicsTwinBitForBit) {
   hwy::SetSupportedTargetsForTest(0);
   EXPECT_GE(tested, 1);
 }
-#endif  // __x86_64__
 
 TEST(Int8MatMulVnni512Test, KernelMatchesReferenceForEveryType) {
   if (!Cpu().avx512_vnni) {
@@ -247,6 +247,8 @@ TEST_P(Int8MatMulTest, MatMulUsesIntegerProductsOnlyForInt8Matrices) {
     EXPECT_TRUE(std::isfinite(y[2 * rows]));
   }
 }
+
+#endif  // __x86_64__
 
 }  // namespace
 }  // namespace gemma::test
