@@ -8,7 +8,7 @@
 #   4. builds the tests that use threads with ThreadSanitizer and runs them;
 #   5. builds the libFuzzer targets with clang and runs each for GEMMA_FUZZ_SECONDS (60),
 #      GEMMA_JOBS (default: the number of cores) of them side by side;
-#   6. cross-compiles the kernels, model and their kernel and golden tests for aarch64
+#   6. with GEMMA_ARM=1, cross-compiles the kernels, model and their kernel and golden tests for aarch64
 #      (cmake/aarch64-linux-gnu.cmake) and runs them under qemu-aarch64 -cpu max.
 # It ends with one line "N passed, N failed, N skipped" (test cases, checks and fuzzers;
 # a skipped test is not a pass) and exits non-zero when anything failed. On 2 cores the
