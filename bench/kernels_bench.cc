@@ -7,6 +7,8 @@
 // The thread count is the last argument of every benchmark.
 #include <benchmark/benchmark.h>
 
+#include <cstddef>
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -173,8 +175,8 @@ void BM_Attention(benchmark::State& state) {
   const AttentionQuery query{.q = q.data(),
                              .tokens = tokens,
                              .first_position = first,
-                             .kv = {.keys = k.data(),
-                                    .values = v.data(),
+                             .kv = {.keys = reinterpret_cast<const std::byte*>(k.data()),
+                                    .values = reinterpret_cast<const std::byte*>(v.data()),
                                     .blocks = blocks.data(),
                                     .num_blocks = blocks.size(),
                                     .block_size = kBlock},
