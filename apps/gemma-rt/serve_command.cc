@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -114,6 +115,15 @@ int RunServe(const ServeFlags& f) {
        .max_body_bytes = f.max_body_bytes});
   const int port = server.Bind();
   std::atomic<bool> done{false};
+  std::atomic<bool> http_done{false};
+  // cpp-httplib forgets a stop that comes before its accept loop has started (a load that
+  // fails at once, an early signal), which left serve running: stop until Run() returns.
+  const auto stop_http = [&] {
+    while (!http_done) {
+      server.Stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  };
   std::thread waiter([&] {
     const timespec slice{0, 200'000'000};
     while (!done) {
@@ -121,12 +131,15 @@ int RunServe(const ServeFlags& f) {
       if (sig == SIGINT || sig == SIGTERM) {
         std::fprintf(stderr, "gemma-rt serve: %s: stopping\n",
                      sig == SIGINT ? "SIGINT" : "SIGTERM");
-        server.Stop();
+        stop_http();
         return;
       }
     }
   });
-  std::thread http([&] { server.Run(); });
+  std::thread http([&] {
+    server.Run();
+    http_done = true;
+  });
   int code = 0;
   try {
     const gemma_rt::Model model = gemma_rt::Model::Load(
@@ -139,7 +152,7 @@ int RunServe(const ServeFlags& f) {
     std::fflush(stdout);
     http.join();  // until a signal stops the server; running requests were cancelled
   } catch (...) {
-    server.Stop();
+    stop_http();
     if (http.joinable()) http.join();
     done = true;
     waiter.join();
