@@ -42,7 +42,10 @@ TEST(ServerLoad, SixtyFourRequestsFromSixteenClientsEqualSequentialGreedy) {
     if (!stream) return r.json["choices"][0]["token_ids"].get<std::vector<int32_t>>();
     for (const std::string& e : TestServer::Events(r.body)) {
       if (e == "[DONE]") break;
-      for (const int32_t id : Json::parse(e)["choices"][0]["token_ids"]) ids.push_back(id);
+      // Parsed into a named value: a range-for over a member of a temporary would read it
+      // after its end (TSan: heap-use-after-free).
+      const Json event = Json::parse(e);
+      for (const int32_t id : event["choices"][0]["token_ids"]) ids.push_back(id);
     }
     return ids;
   };
