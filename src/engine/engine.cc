@@ -229,8 +229,9 @@ bool Engine::Admit(Sequence& s) {
   if (options_.prefix_cache) {
     // Its last token is always computed (its logits pick the next one), and so are the
     // positions whose logits are owed.
-    cached =
-        s.kv->AttachCachedPrefix(s.tokens, std::min(s.tokens.size() - 1, s.prompt_logits_next));
+    // Keyed like its blocks were published: a preempted sequence's generated positions
+    // match only blocks computed as generated positions.
+    cached = s.kv->AttachCachedPrefix(s.keys, std::min(s.tokens.size() - 1, s.prompt_logits_next));
   }
   if (!s.kv->Reserve(s.tokens.size() - s.kv->length())) {
     s.kv->Clear();
@@ -245,7 +246,7 @@ bool Engine::Admit(Sequence& s) {
   return true;
 }
 
-// Releases a running sequence's blocks (full ones stay in the prefix cache) and puts it
+// Releases a running sequence's blocks (they stay in the prefix cache) and puts it
 // back at the front of the queue; it is recomputed from its tokens when readmitted.
 void Engine::Preempt(Sequence& s) {
   s.kv->Clear();

@@ -10,11 +10,12 @@
 // KV memory: blocks from one pool with a byte budget. A prompt's blocks are reserved when it
 // is admitted (it waits while they are not free); a generating sequence takes one more block
 // every block_size tokens, and when none is free the newest running sequence is preempted:
-// its blocks are released (full ones stay cached), it goes back to the front of the queue,
-// and is recomputed from its tokens when readmitted, continuing exactly where it was. With
+// its blocks are released (they stay cached), it goes back to the front of the queue, and
+// is recomputed from its tokens when readmitted, continuing exactly where it was. With
 // prefix caching, a prompt that starts with tokens another sequence has computed (a system
 // prompt, few-shot examples, a chat's earlier turns, the context shared by multiple-choice
-// answers) reuses those blocks.
+// answers) reuses those positions: whole blocks shared, and the start of a block where the
+// shared tokens end inside it copied (model/kv_pool.h).
 //
 // Threads: Submit, Cancel and stats may be called from any thread. The engine runs either
 // on its own thread (Start) or in the caller's (Step / RunUntilIdle). Callbacks run on the

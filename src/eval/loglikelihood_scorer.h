@@ -3,9 +3,9 @@
 // context (the choices of one multiple-choice question): with prefix reuse, its first
 // request goes first, and the others are submitted as soon as the engine has computed the
 // shared context, so they take its KV blocks from the prefix cache instead of computing it
-// again (the engine caches whole blocks of 16 positions: what follows the last whole block
-// of the shared part is computed per request). Few-shot prefixes shared across items are
-// reused the same way.
+// again (whole KV blocks of 16 positions are shared, and the positions of the shared part
+// after its last whole block are copied from the first request's block). Few-shot prefixes
+// shared across items are reused the same way.
 //
 // A request runs context + continuation minus the continuation's last id (its row would
 // predict what follows the continuation) and asks for the rows from the context's last

@@ -49,7 +49,8 @@ KVPool::KVPool(const ModelConfig& config, size_t num_blocks, size_t block_size, 
       refs_(num_blocks, 0),
       evictable_at_(num_blocks),
       hash_of_(num_blocks),
-      tokens_of_(num_blocks) {
+      tokens_of_(num_blocks),
+      parent_of_(num_blocks) {
   if (block_size == 0 || num_blocks == 0 || num_blocks > (size_t{1} << 30)) {
     Fail(ErrorCode::kInvalidArgument, "KV pool of ", num_blocks, " blocks of ", block_size,
          " positions");
@@ -71,7 +72,7 @@ std::optional<int32_t> KVPool::Allocate() {
   } else if (!evictable_.empty()) {
     block = evictable_.front();
     evictable_.pop_front();
-    Unpublish(block);
+    Forget(block);
   } else {
     return std::nullopt;
   }
@@ -80,24 +81,43 @@ std::optional<int32_t> KVPool::Allocate() {
 }
 
 void KVPool::Retain(int32_t block) {
-  if (refs_[block]++ == 0) evictable_.erase(evictable_at_[block]);  // only published blocks
+  if (refs_[block]++ == 0) evictable_.erase(evictable_at_[block]);  // only recorded blocks
 }
 
 void KVPool::Release(int32_t block) {
   if (refs_[block] <= 0) Fail(ErrorCode::kInternal, "KV block ", block, " released too often");
   if (--refs_[block] > 0) return;
-  if (hash_of_[block]) {
+  if (!tokens_of_[block].empty()) {
     evictable_at_[block] = evictable_.insert(evictable_.end(), block);
   } else {
     free_.push_back(block);
   }
 }
 
-bool KVPool::Publish(int32_t block, uint64_t hash, std::span<const int32_t> tokens) {
-  if (hash_of_[block] || by_hash_.count(hash)) return false;
+void KVPool::Record(int32_t block, uint64_t parent, std::span<const int32_t> tokens) {
+  if (hash_of_[block] || tokens.empty() || tokens.size() > block_size_) {
+    Fail(ErrorCode::kInternal, "KV block ", block, ": a record of ", tokens.size(), " positions",
+         hash_of_[block] ? " for a published block" : "");
+  }
+  std::vector<int32_t>& held = tokens_of_[block];
+  if (held.empty() || parent_of_[block] != parent) {
+    if (!held.empty()) Forget(block);
+    by_parent_.emplace(parent, block);
+    parent_of_[block] = parent;
+  }
+  held.assign(tokens.begin(), tokens.end());
+}
+
+bool KVPool::Publish(int32_t block, uint64_t hash) {
+  if (hash_of_[block] || tokens_of_[block].size() != block_size_) {
+    Fail(ErrorCode::kInternal, "KV block ", block, " published twice or before it is full");
+  }
+  if (by_hash_.count(hash)) {
+    Forget(block);
+    return false;
+  }
   by_hash_[hash] = block;
   hash_of_[block] = hash;
-  tokens_of_[block].assign(tokens.begin(), tokens.end());
   return true;
 }
 
@@ -114,9 +134,41 @@ std::optional<int32_t> KVPool::Lookup(uint64_t hash, std::span<const int32_t> to
   return block;
 }
 
-void KVPool::Unpublish(int32_t block) {
-  by_hash_.erase(*hash_of_[block]);
+std::optional<KVPool::CachedStart> KVPool::CopyCachedStart(uint64_t parent,
+                                                           std::span<const int32_t> tokens) {
+  int32_t source = -1;
+  size_t longest = 0;
+  const auto [first, last] = by_parent_.equal_range(parent);
+  for (auto it = first; it != last; ++it) {
+    const std::vector<int32_t>& held = tokens_of_[it->second];
+    const size_t n = std::min(held.size(), tokens.size());
+    const size_t same = static_cast<size_t>(
+        std::mismatch(held.begin(), held.begin() + long(n), tokens.begin()).first - held.begin());
+    if (same > longest) {
+      longest = same;
+      source = it->second;
+    }
+  }
+  if (longest == 0) return std::nullopt;
+  Retain(source);  // so that the allocation cannot evict it
+  const std::optional<int32_t> copy = Allocate();
+  if (copy) CopyBlock(source, *copy, longest);
+  Release(source);
+  if (!copy) return std::nullopt;
+  return CachedStart{.block = *copy, .positions = longest};
+}
+
+void KVPool::Forget(int32_t block) {
+  if (hash_of_[block]) by_hash_.erase(*hash_of_[block]);
   hash_of_[block].reset();
+  if (tokens_of_[block].empty()) return;
+  const auto [first, last] = by_parent_.equal_range(parent_of_[block]);
+  for (auto it = first; it != last; ++it) {
+    if (it->second == block) {
+      by_parent_.erase(it);
+      break;
+    }
+  }
   tokens_of_[block].clear();
 }
 

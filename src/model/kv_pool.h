@@ -7,13 +7,19 @@
 // relative error of at most 2^-9; docs/architecture.md has what that does to the logits); a
 // block holds block_size consecutive positions of one sequence (keys after RoPE).
 //
-// Blocks are reference-counted. A full block can be published under the hash of the tokens
-// that led to it (the whole prefix up to its end, see sequence_kv.h); a later sequence whose
-// prompt starts with the same tokens retains it instead of computing it again. Published
-// blocks are never written (a sequence that must write into one copies it first). A block
-// whose last reference is released stays published, evictable, until its memory is needed:
-// allocation takes a never-used or plainly free block first, then evicts the least recently
-// released published one.
+// Blocks are reference-counted, and the pool is a prefix cache (sequence_kv.h makes the hashes):
+// - A sequence records the block it writes: which tokens its first positions hold, after
+//   which prefix (the hash of every token before the block). A recorded block whose last
+//   reference is released stays cached, evictable, until its memory is needed: allocation
+//   takes a never-used or plainly free block first, then evicts the least recently released
+//   cached one.
+// - A full block is also published under the hash of the whole prefix up to its end; a later
+//   sequence whose prompt starts with the same tokens retains it instead of computing it.
+//   Published blocks are never written.
+// - Where a later sequence's tokens agree with a recorded block's only in its first positions
+//   (the shared context of several continuations ends inside a block), those positions are
+//   copied into a fresh block of the later sequence (CopyCachedStart), which then writes its
+//   own positions after them. So a block is only ever written by the one sequence holding it.
 #pragma once
 
 #include <cstddef>
@@ -73,26 +79,41 @@ class KVPool {
   void Release(int32_t block);
   int refs(int32_t block) const { return refs_[block]; }
 
-  // Blocks that Allocate can still hand out (free, or published and unreferenced).
+  // Blocks that Allocate can still hand out (free, or cached and unreferenced).
   size_t available() const { return free_.size() + evictable_.size(); }
   // Blocks some sequence references.
   size_t referenced() const { return num_blocks() - available(); }
   // Published blocks (referenced or evictable).
   size_t published() const { return by_hash_.size(); }
 
-  // Publishes a full block under `hash` (see sequence_kv.h) with the tokens it holds. When
-  // another block already holds that hash (two sequences computed the same prefix), the
-  // existing one stays and `block` remains private; returns whether `block` was published.
-  bool Publish(int32_t block, uint64_t hash, std::span<const int32_t> tokens);
+  // Records that the first tokens.size() positions of `block` (one that is not published)
+  // hold the keys and values of these tokens after the prefix whose hash is `parent`; its
+  // writer calls it after each write.
+  void Record(int32_t block, uint64_t parent, std::span<const int32_t> tokens);
+  // Publishes a full recorded block under `hash` (of its prefix up to its end). When another
+  // block already holds that hash (two sequences computed the same prefix), the existing one
+  // stays and `block` is no longer recorded (it is freed when released); returns whether
+  // `block` was published.
+  bool Publish(int32_t block, uint64_t hash);
   // The block published under `hash` holding `tokens`, retained; nothing if there is none.
   std::optional<int32_t> Lookup(uint64_t hash, std::span<const int32_t> tokens);
   bool IsPublished(int32_t block) const { return hash_of_[block].has_value(); }
+
+  struct CachedStart {
+    int32_t block;     // a new block, one reference
+    size_t positions;  // its first positions, copied
+  };
+  // The longest start of `tokens` (at most block_size) that a recorded block after the prefix
+  // `parent` holds, copied into a new block; nothing when no recorded block starts with
+  // tokens[0], or no block can be allocated.
+  std::optional<CachedStart> CopyCachedStart(uint64_t parent, std::span<const int32_t> tokens);
 
   // Copies the first `positions` positions of every layer of block `from` into `to`.
   void CopyBlock(int32_t from, int32_t to, size_t positions);
 
  private:
-  void Unpublish(int32_t block);
+  // Drops a block's record and publication (it is being evicted or was a duplicate).
+  void Forget(int32_t block);
 
   size_t block_size_;
   size_t kv_heads_;
@@ -104,13 +125,15 @@ class KVPool {
   std::vector<std::unique_ptr<std::byte[]>> keys_;    // per layer
   std::vector<std::unique_ptr<std::byte[]>> values_;  // per layer
   std::vector<int> refs_;                             // per block
-  std::vector<int32_t> free_;                         // never used or unpublished; lowest id last
-  // Published blocks without references, least recently released first.
+  std::vector<int32_t> free_;                         // never used or unrecorded; lowest id last
+  // Recorded blocks without references, least recently released first.
   std::list<int32_t> evictable_;
   std::vector<std::list<int32_t>::iterator> evictable_at_;  // per block, valid when listed
-  std::vector<std::optional<uint64_t>> hash_of_;            // per block
-  std::vector<std::vector<int32_t>> tokens_of_;             // per published block
+  std::vector<std::optional<uint64_t>> hash_of_;            // per block, when published
+  std::vector<std::vector<int32_t>> tokens_of_;             // per block; empty: not recorded
+  std::vector<uint64_t> parent_of_;                         // per recorded block
   std::unordered_map<uint64_t, int32_t> by_hash_;
+  std::unordered_multimap<uint64_t, int32_t> by_parent_;  // recorded blocks
 };
 
 }  // namespace gemma

@@ -1,5 +1,6 @@
 #include "model/sequence_kv.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "base/error.h"
@@ -52,8 +53,9 @@ size_t SequenceKV::AttachCachedPrefix(std::span<const int32_t> tokens, size_t ma
     Fail(ErrorCode::kInternal, "SequenceKV: a cached prefix attaches to an empty sequence only");
   }
   const size_t bs = pool_->block_size();
+  const size_t usable = std::min(tokens.size(), max_positions);
   uint64_t parent = 0;
-  while ((blocks_.size() + 1) * bs <= tokens.size()) {
+  while ((blocks_.size() + 1) * bs <= usable) {
     const std::span<const int32_t> block_tokens = tokens.subspan(blocks_.size() * bs, bs);
     const uint64_t hash = ChainHash(parent, block_tokens);
     const std::optional<int32_t> block = pool_->Lookup(hash, block_tokens);
@@ -62,43 +64,29 @@ size_t SequenceKV::AttachCachedPrefix(std::span<const int32_t> tokens, size_t ma
     hashes_.push_back(hash);
     parent = hash;
   }
-  length_ = std::min(blocks_.size() * bs, max_positions);
-  // Positions past length_ inside the last attached block are recomputed: keep the hashes of
-  // the blocks that stay full and the tokens of the partial one.
-  hashes_.resize(length_ / bs);
-  tail_tokens_.assign(tokens.begin() + hashes_.size() * bs, tokens.begin() + length_);
-  // Blocks wholly past length_ (none unless max_positions cut more than one block).
-  while (blocks_.size() * bs >= length_ + bs && !blocks_.empty()) {
-    pool_->Release(blocks_.back());
-    blocks_.pop_back();
+  length_ = blocks_.size() * bs;
+  // At most bs - 1 positions: a block that matches whole is published (or a duplicate of a
+  // published one), and the loop above found none.
+  if (length_ < usable) {
+    const std::optional<KVPool::CachedStart> start =
+        pool_->CopyCachedStart(parent, tokens.subspan(length_, std::min(bs - 1, usable - length_)));
+    if (start) {
+      blocks_.push_back(start->block);
+      length_ += start->positions;
+    }
   }
+  tail_tokens_.assign(tokens.begin() + long(hashes_.size() * bs), tokens.begin() + long(length_));
   return length_;
 }
 
 size_t SequenceKV::BlocksNeeded(size_t n) const {
   const size_t bs = pool_->block_size();
-  const size_t end = length_ + n;
-  size_t needed = (end + bs - 1) / bs > blocks_.size() ? (end + bs - 1) / bs - blocks_.size() : 0;
-  // A partly written last block that others share, or that is published, is copied first.
-  if (n > 0 && length_ % bs != 0) {
-    const int32_t last = blocks_[length_ / bs];
-    if (pool_->refs(last) > 1 || pool_->IsPublished(last)) ++needed;
-  }
-  return needed;
+  const size_t blocks = (length_ + n + bs - 1) / bs;
+  return blocks > blocks_.size() ? blocks - blocks_.size() : 0;
 }
 
 bool SequenceKV::Reserve(size_t n) {
   if (BlocksNeeded(n) > pool_->available()) return false;
-  const size_t bs = pool_->block_size();
-  if (n > 0 && length_ % bs != 0) {
-    const int32_t last = blocks_[length_ / bs];
-    if (pool_->refs(last) > 1 || pool_->IsPublished(last)) {
-      const int32_t copy = *pool_->Allocate();
-      pool_->CopyBlock(last, copy, length_ % bs);
-      pool_->Release(last);
-      blocks_[length_ / bs] = copy;
-    }
-  }
   while (capacity() < length_ + n) blocks_.push_back(*pool_->Allocate());
   return true;
 }
@@ -116,15 +104,23 @@ void SequenceKV::Commit(std::span<const int32_t> tokens) {
     Fail(ErrorCode::kInternal, "SequenceKV::Commit past the reserved positions");
   }
   const size_t bs = pool_->block_size();
+  const auto parent = [&] { return hashes_.empty() ? uint64_t{0} : hashes_.back(); };
   for (const int32_t t : tokens) {
     tail_tokens_.push_back(t);
     ++length_;
     if (tail_tokens_.size() == bs) {
-      const uint64_t hash = ChainHash(hashes_.empty() ? 0 : hashes_.back(), tail_tokens_);
+      const uint64_t hash = ChainHash(parent(), tail_tokens_);
+      if (publish_) {
+        const int32_t block = blocks_[hashes_.size()];
+        pool_->Record(block, parent(), tail_tokens_);
+        pool_->Publish(block, hash);
+      }
       hashes_.push_back(hash);
-      if (publish_) pool_->Publish(blocks_[hashes_.size() - 1], hash, tail_tokens_);
       tail_tokens_.clear();
     }
+  }
+  if (publish_ && !tail_tokens_.empty()) {
+    pool_->Record(blocks_[hashes_.size()], parent(), tail_tokens_);
   }
 }
 

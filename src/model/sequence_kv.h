@@ -3,7 +3,8 @@
 //
 // Prefix hashes chain over blocks: the hash of block i covers every token from position 0 to
 // the end of block i, so two sequences share a block only when everything before it is the
-// same too (keys and values depend on the whole prefix).
+// same too (keys and values depend on the whole prefix). A sequence's last block, when
+// partly written, is its own (one reference, not published): the only block it writes.
 #pragma once
 
 #include <cstddef>
@@ -29,25 +30,24 @@ class SequenceKV {
   std::span<const int32_t> blocks() const { return blocks_; }
   size_t capacity() const { return blocks_.size() * pool_->block_size(); }
 
-  // Retains published blocks for the longest cached prefix of `tokens`, in whole blocks, and
-  // returns how many positions they cover, at most max_positions (a prompt that is cached
-  // whole still computes its last token, for its logits; the block holding it is then copied
-  // before it is written). Only on an empty sequence.
+  // Takes the longest cached prefix of `tokens[0, max_positions)`: published whole blocks,
+  // retained, then the start of the next block that some recorded block holds (the end of a
+  // context shared with another sequence), copied into a block of its own (pool permitting).
+  // Returns the positions taken. Only on an empty sequence. (A caller that needs a position's
+  // logits computes it: a prompt cached whole still computes its last token.)
   size_t AttachCachedPrefix(std::span<const int32_t> tokens, size_t max_positions);
 
-  // New blocks Reserve(n) takes (a shared or published last block that must be copied
-  // counts as one).
+  // New blocks Reserve(n) takes.
   size_t BlocksNeeded(size_t n) const;
-  // Makes positions [length(), length() + n) writable: allocates blocks, and copies a last
-  // block that is shared or published. All or nothing: false, and no change, when the pool
-  // cannot provide BlocksNeeded(n) blocks.
+  // Makes positions [length(), length() + n) writable: allocates blocks. All or nothing:
+  // false, and no change, when the pool cannot provide BlocksNeeded(n) blocks.
   bool Reserve(size_t n);
   // Blocks that grow capacity() to at least `positions`, without the copy rule (for a
   // private cache whose positions are written in any order).
   bool ReserveCapacity(size_t positions);
 
   // Records that the next tokens.size() positions were written with these tokens' keys and
-  // values; publishes blocks that became full.
+  // values (in the pool too, when publishing); publishes blocks that became full.
   void Commit(std::span<const int32_t> tokens);
 
   // Releases every block (published ones stay cached in the pool until evicted).

@@ -285,7 +285,9 @@ TEST_F(EngineTest, PrefixReuseGivesTheNumbersOfComputingEverything) {
   // One at a time, so each later request finds the earlier ones' blocks cached.
   EngineStats stats;
   ExpectSame(alone, RunTogether(prompts, options, {.max_sequences = 1}, &stats));
-  EXPECT_GE(stats.cached_tokens, 4u * 64) << "each later prompt reuses the 4 shared blocks";
+  // Each later prompt reuses everything but its last position: the 70 shared positions (4
+  // whole blocks, and 6 positions of the fifth copied) and the earlier prompts' extra ids.
+  EXPECT_EQ(stats.cached_tokens, 70u + 71 + 72 + 73);
   for (const auto& [cache, expect_hits] : {std::pair{false, false}, std::pair{true, true}}) {
     std::vector<Outcome> out(1);
     Engine engine(weights_, nullptr, pool_, {.prefix_cache = cache});
@@ -297,6 +299,79 @@ TEST_F(EngineTest, PrefixReuseGivesTheNumbersOfComputingEverything) {
     EXPECT_EQ(out[0].result.cached_prompt_tokens > 0, expect_hits);
     EXPECT_TRUE(out[0].logits == alone[0].logits);
   }
+}
+
+// A full pool with prefix reuse: prompts that share a context ending inside a block wait
+// for blocks, copy the context's last positions when they can, and get the numbers of
+// computing everything; every block comes back.
+TEST_F(EngineTest, AFullKvPoolWithPrefixReuseMakesRequestsWaitAndGivesTheSameNumbers) {
+  std::mt19937 rng(16);
+  const std::vector<int32_t> shared = RandomPrompt(40, rng, 512);  // 2 whole blocks and 8
+  std::vector<std::vector<int32_t>> prompts;
+  std::vector<GenerateOptions> options;
+  for (size_t i = 0; i < 6; ++i) {
+    std::vector<int32_t> p = shared;
+    for (size_t j = 0; j < 10 + 5 * i; ++j) p.push_back(static_cast<int32_t>(3 + rng() % 509));
+    prompts.push_back(p);
+    options.push_back(NoEos(Greedy(20)));
+  }
+  const std::vector<Outcome> alone = RunAlone(prompts, options);
+  EngineStats stats;
+  ExpectSame(alone, RunTogether(prompts, options,
+                                {.max_sequences = 6,
+                                 .step_tokens = 48,
+                                 .kv_bytes = 10 * KVPool::BytesPerBlock(weights_.config, 16)},
+                                &stats));
+  EXPECT_EQ(stats.kv_blocks, 10u);
+  EXPECT_EQ(stats.finished, 6u);
+  EXPECT_GT(stats.cached_tokens, 0u);
+}
+
+// Scoring continuations of one context, as the eval scorer does: the first request computes
+// the context; the others, submitted while it still runs (its last block partly written),
+// copy the context's positions after its whole blocks, and their prompt logits are bit for
+// bit those of computing everything.
+TEST_F(EngineTest, ContinuationsOfAContextReuseItsPartBlockWithTheSameLogits) {
+  std::mt19937 rng(18);
+  const std::vector<int32_t> context = RandomPrompt(37, rng, 512);  // 2 whole blocks and 5
+  std::vector<std::vector<int32_t>> prompts;
+  for (size_t i = 0; i < 4; ++i) {
+    std::vector<int32_t> p = context;
+    for (size_t j = 0; j < 9; ++j) p.push_back(static_cast<int32_t>(3 + rng() % 509));
+    prompts.push_back(p);
+  }
+  struct Scored {
+    std::vector<std::vector<float>> rows;
+    EngineResult result;
+  };
+  const size_t from = context.size() - 1;  // the context's last row predicts the first id
+  const auto submit = [&](Engine& engine, const std::vector<int32_t>& prompt, Scored& out) {
+    engine.Submit({.prompt = prompt,
+                   .options = Greedy(1),
+                   .on_done = [&out](const EngineResult& r) { out.result = r; },
+                   .prompt_logits_from = from,
+                   .on_prompt_logits =
+                       [&out](size_t, std::span<const float> row) {
+                         out.rows.emplace_back(row.begin(), row.end());
+                       }});
+  };
+  std::vector<Scored> computed(prompts.size()), reused(prompts.size());
+  {
+    Engine engine(weights_, nullptr, pool_, {.max_sequences = 4, .prefix_cache = false});
+    for (size_t i = 0; i < prompts.size(); ++i) submit(engine, prompts[i], computed[i]);
+    engine.RunUntilIdle();
+  }
+  Engine engine(weights_, nullptr, pool_, {.max_sequences = 4, .step_tokens = 40});
+  submit(engine, prompts[0], reused[0]);
+  engine.Step();  // 40 of its 46 positions: the context, and 3 more in its third block
+  for (size_t i = 1; i < prompts.size(); ++i) submit(engine, prompts[i], reused[i]);
+  engine.RunUntilIdle();
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    ASSERT_EQ(reused[i].rows.size(), prompts[i].size() - from) << "request " << i;
+    EXPECT_TRUE(reused[i].rows == computed[i].rows) << "request " << i << ": logits differ";
+    EXPECT_EQ(reused[i].result.cached_prompt_tokens, i == 0 ? 0 : from) << "request " << i;
+  }
+  EXPECT_EQ(engine.stats().kv_blocks_used, 0u);
 }
 
 TEST_F(EngineTest, CancellingInPrefillOrDecodeOrWaitingFreesEveryBlock) {

@@ -1,7 +1,7 @@
 // The paged KV pool and a sequence's blocks in it: allocation and release, publishing full
 // blocks under their prefix hash, reuse by a sequence with the same prefix (and only then),
-// copy before writing into a shared block, least-recently-released eviction, all-or-nothing
-// reservation.
+// the start of a partly matching block copied (from a running sequence's block or a cached
+// one), least-recently-released eviction, all-or-nothing reservation, an exhausted pool.
 #include <gtest/gtest.h>
 
 #include <vector>
@@ -76,9 +76,11 @@ TEST(SequenceKV, ASamePrefixReusesPublishedBlocksAndADifferentOneDoesNot) {
   a.Commit(prompt);
 
   SequenceKV b(pool, true);
-  EXPECT_EQ(b.AttachCachedPrefix(prompt, prompt.size() - 1), 8u);  // two whole blocks
+  // Two whole blocks, and 2 of the 3 positions of a's third (the last is recomputed).
+  EXPECT_EQ(b.AttachCachedPrefix(prompt, prompt.size() - 1), 10u);
   EXPECT_EQ(b.blocks()[0], a.blocks()[0]);
   EXPECT_EQ(b.blocks()[1], a.blocks()[1]);
+  EXPECT_NE(b.blocks()[2], a.blocks()[2]);
   EXPECT_EQ(pool.refs(a.blocks()[0]), 2);
 
   // Same tokens in block 1 but a different block 0: nothing is reused.
@@ -86,11 +88,18 @@ TEST(SequenceKV, ASamePrefixReusesPublishedBlocksAndADifferentOneDoesNot) {
   other[0] = 7;
   SequenceKV c(pool, true);
   EXPECT_EQ(c.AttachCachedPrefix(other, other.size() - 1), 0u);
-  // Same first block, different second: only the first.
+  // Same first block, a second that differs from its second position: the first whole, and
+  // the second's first position.
   other = prompt;
   other[5] = 7;
   SequenceKV d(pool, true);
-  EXPECT_EQ(d.AttachCachedPrefix(other, other.size() - 1), 4u);
+  EXPECT_EQ(d.AttachCachedPrefix(other, other.size() - 1), 5u);
+}
+
+// Marks position `offset` of `block` in layer 0 with `value`, so that a copy can be seen.
+void Mark(KVPool& pool, int32_t block, size_t offset, float value) {
+  const std::vector<float> marker(pool.kv_heads() * pool.head_dim(), value);
+  pool.Write(0, block, offset, marker.data(), marker.data());
 }
 
 TEST(SequenceKV, AWholeCachedPromptStillComputesItsLastTokenInACopiedBlock) {
@@ -99,20 +108,112 @@ TEST(SequenceKV, AWholeCachedPromptStillComputesItsLastTokenInACopiedBlock) {
   const std::vector<int32_t> prompt = Iota(8, 20);
   ASSERT_TRUE(a.Reserve(8));
   a.Commit(prompt);
-  // Fill block 1's first position with a marker so the copy can be seen.
-  const std::vector<float> marker(pool.kv_heads() * pool.head_dim(), 42.0f);
-  pool.Write(0, a.blocks()[1], 0, marker.data(), marker.data());
+  Mark(pool, a.blocks()[1], 2, 42.0f);
 
   SequenceKV b(pool, true);
   EXPECT_EQ(b.AttachCachedPrefix(prompt, 7), 7u);  // position 7 is recomputed
-  EXPECT_EQ(b.blocks()[1], a.blocks()[1]);
-  EXPECT_EQ(b.BlocksNeeded(1), 1u);  // the shared block is copied before the write
-  ASSERT_TRUE(b.Reserve(1));
-  EXPECT_NE(b.blocks()[1], a.blocks()[1]);
-  EXPECT_EQ(pool.KeyAt(0, pool.Offset(b.blocks()[1], 0, 0)), 42.0f);
+  EXPECT_EQ(b.blocks()[0], a.blocks()[0]);         // shared whole
+  EXPECT_NE(b.blocks()[1], a.blocks()[1]);         // its first 3 positions copied
+  EXPECT_EQ(pool.KeyAt(0, pool.Offset(b.blocks()[1], 0, 2)), 42.0f);
   EXPECT_EQ(pool.refs(a.blocks()[1]), 1);
+  EXPECT_EQ(pool.refs(b.blocks()[1]), 1);
+  EXPECT_EQ(b.BlocksNeeded(1), 0u);  // position 7 goes into the copy
+  ASSERT_TRUE(b.Reserve(1));
   b.Commit(std::span(prompt).subspan(7, 1));
   EXPECT_EQ(b.length(), 8u);
+  EXPECT_FALSE(pool.IsPublished(b.blocks()[1])) << "full, but a's block holds its prefix";
+  EXPECT_EQ(pool.published(), 2u);
+  a.Clear();
+  b.Clear();
+  EXPECT_EQ(pool.available(), 8u);
+}
+
+// Continuations of one context: the context ends inside a block, and each later sequence
+// copies the positions of that block the context fills, whether the block's writer is still
+// running (its last, partly written block) or has ended (the block stays cached).
+TEST(SequenceKV, TheStartOfAPartlyMatchingBlockIsCopiedFromARunningOrEndedSequence) {
+  KVPool pool(Small(), 12, 4);
+  const std::vector<int32_t> context = Iota(6, 50);  // one whole block and 2 positions
+  std::vector<int32_t> first = context;
+  first.push_back(90);
+  SequenceKV a(pool, true);
+  ASSERT_TRUE(a.Reserve(first.size()));
+  a.Commit(first);  // block 1 holds 54, 55, 90 of 4 positions
+  Mark(pool, a.blocks()[1], 1, 7.0f);
+  EXPECT_EQ(pool.published(), 1u);
+
+  std::vector<int32_t> second = context;
+  second.push_back(91);
+  SequenceKV b(pool, true);
+  EXPECT_EQ(b.AttachCachedPrefix(second, second.size()), 6u);
+  ASSERT_EQ(b.blocks().size(), 2u);
+  EXPECT_EQ(b.blocks()[0], a.blocks()[0]);
+  EXPECT_NE(b.blocks()[1], a.blocks()[1]);
+  EXPECT_EQ(pool.KeyAt(0, pool.Offset(b.blocks()[1], 0, 1)), 7.0f);
+  EXPECT_EQ(pool.refs(a.blocks()[1]), 1) << "the source is not held after the copy";
+  ASSERT_TRUE(b.Reserve(1));
+  b.Commit(std::span(second).subspan(6, 1));
+  // a writes on in its own block, b in its copy.
+  ASSERT_TRUE(a.Reserve(1));
+  a.Commit(std::vector<int32_t>{92});
+  EXPECT_EQ(pool.KeyAt(0, pool.Offset(a.blocks()[1], 0, 1)), 7.0f);
+
+  // a ends: its partly written block stays cached, and a third continuation copies from it
+  // (or from b's: both hold the context's 2 positions).
+  const int32_t a_last = a.blocks()[1];
+  a.Clear();
+  EXPECT_EQ(pool.refs(a_last), 0);
+  EXPECT_EQ(pool.available(), 12u - 2) << "b holds the shared block and its copy";
+  std::vector<int32_t> third = context;
+  third.push_back(90);  // a's own continuation: 3 positions of a's block
+  third.push_back(92);
+  third.push_back(93);
+  SequenceKV c(pool, true);
+  EXPECT_EQ(c.AttachCachedPrefix(third, third.size() - 1), 8u) << "a's 2 blocks, now whole";
+  SequenceKV d(pool, true);
+  EXPECT_EQ(d.AttachCachedPrefix(third, 7), 7u) << "3 positions of a's second block";
+  EXPECT_EQ(pool.KeyAt(0, pool.Offset(d.blocks()[1], 0, 1)), 7.0f);
+
+  // A different first block: nothing, though the second block's tokens are the same.
+  std::vector<int32_t> other = second;
+  other[0] = 3;
+  SequenceKV e(pool, true);
+  EXPECT_EQ(e.AttachCachedPrefix(other, other.size()), 0u);
+  EXPECT_TRUE(e.blocks().empty());
+
+  for (SequenceKV* s : {&b, &c, &d, &e}) s->Clear();
+  EXPECT_EQ(pool.available(), 12u) << "every block back";
+}
+
+// With no block left, the start of a block is not copied (the whole blocks still are), and
+// nothing is lost or held when the reservation then fails.
+TEST(SequenceKV, AnExhaustedPoolSkipsTheCopyAndReservationFailsCleanly) {
+  KVPool pool(Small(), 3, 4);
+  const std::vector<int32_t> prompt = Iota(6, 50);
+  SequenceKV a(pool, true);
+  ASSERT_TRUE(a.Reserve(6));
+  a.Commit(prompt);
+  SequenceKV filler(pool, false);
+  ASSERT_TRUE(filler.Reserve(4));
+  EXPECT_EQ(pool.available(), 0u);
+
+  SequenceKV b(pool, true);
+  EXPECT_EQ(b.AttachCachedPrefix(prompt, 5), 4u) << "the whole block only";
+  EXPECT_EQ(b.blocks().size(), 1u);
+  EXPECT_FALSE(b.Reserve(2));
+  b.Clear();
+  EXPECT_EQ(pool.refs(a.blocks()[0]), 1);
+
+  filler.Clear();  // one block free: the copy fits
+  SequenceKV c(pool, true);
+  EXPECT_EQ(c.AttachCachedPrefix(prompt, 5), 5u);
+  EXPECT_EQ(pool.available(), 0u);
+  EXPECT_FALSE(c.Reserve(4)) << "positions 5..8 need one more block";
+  EXPECT_EQ(c.length(), 5u);
+  ASSERT_TRUE(c.Reserve(1));
+  c.Commit(std::span(prompt).subspan(5, 1));
+  for (SequenceKV* s : {&a, &c}) s->Clear();
+  EXPECT_EQ(pool.available(), 3u);
 }
 
 TEST(KVPool, EvictsTheLeastRecentlyReleasedCachedBlockWhenMemoryIsNeeded) {
