@@ -1,7 +1,8 @@
 // Log-probabilities from one logits row, in double where it matters: the normalizer
 // log(sum(exp(logit - max))) sums 256,000 terms, so the sum is a double (each term's
-// exp in float32 is exact to 1 ulp, as llama-perplexity computes it), and the result
-// logit - max - log(sum) is formed in double.
+// exp in float32 is exact to 1 ulp, as llama-perplexity computes it; the library's SIMD
+// kernel, gemma_rt::NormalizeLogits), and the result logit - max - log(sum) is formed in
+// double.
 #pragma once
 
 #include <cstdint>

@@ -17,6 +17,7 @@
 
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
+#include "kernels/elementwise.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace gemma::HWY_NAMESPACE {
@@ -167,6 +168,44 @@ void SoftmaxSimd(float* x, size_t n) {
   for (; i < n; ++i) x[i] /= sum;
 }
 
+ExpSum MaxAndExpSumSimd(const float* HWY_RESTRICT x, size_t n) {
+  const hn::ScalableTag<float> df;
+  const size_t N = hn::Lanes(df);
+  float max = x[0];
+  size_t i = 0;
+  if (n >= N) {
+    auto vmax = hn::LoadU(df, x);
+    for (i = N; i + N <= n; i += N) vmax = hn::Max(vmax, hn::LoadU(df, x + i));
+    max = hn::GetLane(hn::MaxOfLanes(df, vmax));
+  }
+  for (; i < n; ++i) max = std::max(max, x[i]);
+  // The first index holding the largest value (none when a NaN made it NaN: then 0).
+  const auto vmax = hn::Set(df, max);
+  for (i = 0; i + N <= n; i += N) {
+    if (!hn::AllFalse(df, hn::Eq(hn::LoadU(df, x + i), vmax))) break;
+  }
+  while (i < n && x[i] != max) ++i;
+  const size_t argmax = i < n ? i : 0;
+
+  double sum = 0.0;
+  i = 0;
+#if HWY_HAVE_FLOAT64
+  // Exps of half a float vector at a time, each promoted to a double lane.
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> dh;
+  const size_t H = hn::Lanes(dd);
+  const auto hmax = hn::Set(dh, max);
+  auto acc0 = hn::Zero(dd), acc1 = hn::Zero(dd);
+  for (; i + 2 * H <= n; i += 2 * H) {
+    acc0 = hn::Add(acc0, hn::PromoteTo(dd, hn::Exp(dh, hn::Sub(hn::LoadU(dh, x + i), hmax))));
+    acc1 = hn::Add(acc1, hn::PromoteTo(dd, hn::Exp(dh, hn::Sub(hn::LoadU(dh, x + i + H), hmax))));
+  }
+  sum = hn::GetLane(hn::SumOfLanes(dd, hn::Add(acc0, acc1)));
+#endif
+  for (; i < n; ++i) sum += std::exp(x[i] - max);
+  return {.max = max, .argmax = argmax, .sum = sum};
+}
+
 void AddInPlaceSimd(float* HWY_RESTRICT x, const float* HWY_RESTRICT y, size_t n) {
   const hn::ScalableTag<float> df;
   const size_t N = hn::Lanes(df);
@@ -200,6 +239,7 @@ HWY_EXPORT(RMSNormSimd);
 HWY_EXPORT(GeluTanhMulSimd);
 HWY_EXPORT(RotateHalves);
 HWY_EXPORT(SoftmaxSimd);
+HWY_EXPORT(MaxAndExpSumSimd);
 HWY_EXPORT(AddInPlaceSimd);
 HWY_EXPORT(ScaleSimd);
 
@@ -245,6 +285,11 @@ void RoPE(float* x, size_t heads, size_t head_dim, size_t position, float theta)
 }
 
 void Softmax(float* x, size_t n) { HWY_DYNAMIC_DISPATCH(SoftmaxSimd)(x, n); }
+
+ExpSum MaxAndExpSum(const float* x, size_t n) {
+  if (n == 0) Fail(ErrorCode::kInvalidArgument, "MaxAndExpSum of no values");
+  return HWY_DYNAMIC_DISPATCH(MaxAndExpSumSimd)(x, n);
+}
 
 void AddInPlace(float* x, const float* y, size_t n) {
   HWY_DYNAMIC_DISPATCH(AddInPlaceSimd)(x, y, n);

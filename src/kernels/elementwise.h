@@ -26,6 +26,16 @@ void RoPEAngles(size_t head_dim, size_t position, float theta, float* cos, float
 // In-place numerically stable softmax.
 void Softmax(float* x, size_t n);
 
+// The log-softmax normalizer of a row of logits (scoring reads one per scored token, over a
+// 256,000-id vocabulary): the largest value, its first index, and sum_i exp(x[i] - max)
+// with each exp in float32 (within 1 ulp) and the sum in double. n >= 1.
+struct ExpSum {
+  float max = 0;
+  size_t argmax = 0;
+  double sum = 0;
+};
+ExpSum MaxAndExpSum(const float* x, size_t n);
+
 // x[i] += y[i]
 void AddInPlace(float* x, const float* y, size_t n);
 

@@ -1,5 +1,5 @@
-// RMSNorm, GeluTanhMul, RoPE, Softmax, AddInPlace and Scale against gemma::ref on every
-// length 0..2N and some large ones, misaligned, on every compiled instruction set.
+// RMSNorm, GeluTanhMul, RoPE, Softmax, MaxAndExpSum, AddInPlace and Scale against gemma::ref on
+// every length 0..2N and some large ones, misaligned, on every compiled instruction set.
 #include "kernels/elementwise.h"
 
 #include <gtest/gtest.h>
@@ -126,6 +126,30 @@ TEST_P(ElementwiseTest, SoftmaxOfEqualValuesIsUniform) {
   std::vector<float> x(37, -1e30f);
   Softmax(x.data(), x.size());
   for (float v : x) EXPECT_FLOAT_EQ(v, 1.0f / 37);
+}
+
+TEST_P(ElementwiseTest, MaxAndExpSumMatchesReference) {
+  std::mt19937 rng(15);
+  for (size_t n : Lengths()) {
+    if (n == 0) continue;
+    for (size_t offset : {0, 1}) {
+      std::vector<float> x = RandomFloats(n + 1, rng, -30.0f, 30.0f);
+      // A tie for the largest value: the first one counts.
+      if (n > 3) x[offset + n - 1] = x[offset + n / 2] = 40.0f;
+      const ref::ExpSum want = ref::MaxAndExpSum(x.data() + offset, n);
+      const ExpSum got = MaxAndExpSum(x.data() + offset, n);
+      ASSERT_EQ(got.max, want.max) << "n=" << n;
+      ASSERT_EQ(got.argmax, want.argmax) << "n=" << n;
+      // Each exp within 1 ulp (the reference's std::exp within 1 too); the double sums of
+      // positive terms differ by their order only, far below that.
+      ASSERT_NEAR(got.sum, want.sum, 4 * kEps * want.sum) << "n=" << n;
+    }
+  }
+  const std::vector<float> row(256000, -3.0f);  // a vocabulary-sized row, all equal
+  const ExpSum flat = MaxAndExpSum(row.data(), row.size());
+  EXPECT_EQ(flat.argmax, 0u);
+  EXPECT_EQ(flat.sum, 256000.0);
+  EXPECT_THROW(MaxAndExpSum(row.data(), 0), Error);
 }
 
 TEST_P(ElementwiseTest, AddAndScaleAreExact) {

@@ -73,6 +73,13 @@ void Softmax(float* x, size_t n) {
   for (size_t i = 0; i < n; ++i) x[i] /= sum;
 }
 
+ExpSum MaxAndExpSum(const float* x, size_t n) {
+  const size_t argmax = static_cast<size_t>(std::max_element(x, x + n) - x);
+  double sum = 0.0;
+  for (size_t i = 0; i < n; ++i) sum += std::exp(x[i] - x[argmax]);
+  return {x[argmax], argmax, sum};
+}
+
 void Attention(const float* q, size_t tokens, size_t first_position, const float* k, const float* v,
                size_t capacity, size_t heads, size_t kv_heads, size_t head_dim, float scale,
                float* out) {

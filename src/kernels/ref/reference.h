@@ -23,6 +23,14 @@ float GeluTanh(float x);
 void RoPE(float* x, size_t heads, size_t head_dim, size_t position, float theta);
 // In-place softmax over n values (max-subtracted, float32).
 void Softmax(float* x, size_t n);
+// max(x), its first index, and sum_i exp(x[i] - max) (std::exp in float32, summed in
+// double, in order). n >= 1.
+struct ExpSum {
+  float max;
+  size_t argmax;
+  double sum;
+};
+ExpSum MaxAndExpSum(const float* x, size_t n);
 // Causal attention for `tokens` queries at positions first_position + t, over a cache
 // whose keys/values for kv head g at position p are at k[(g * capacity + p) * head_dim].
 // q: [tokens, heads * head_dim]; out: [tokens, heads * head_dim]. Query head j reads kv
