@@ -97,6 +97,54 @@ TEST_P(ElementwiseTest, RoPEIsBitExact) {
   }
 }
 
+// x * y - u * v with both products and the difference each rounded to float. The products
+// go through volatile floats: a compiler may fuse a multiply into an add (contraction, which
+// GCC also does after narrowing float(double(x) * y) to a float multiply), never across a
+// volatile store and load.
+float RoundedMulSub(float x, float y, float u, float v) {
+  const volatile float xy = x * y;
+  const volatile float uv = u * v;
+  return xy - uv;
+}
+
+// The reference's rule, which RoPEIsBitExact holds every kernel to: in float32, inv_freq =
+// 1 / pow(theta, 2i / d), angle = position * inv_freq, c = cos(angle), s = sin(angle), then
+// a * c - b * s and a * s + b * c with every product and sum rounded separately (no fused
+// multiply-add: a compiler that contracts them, as GCC does on aarch64 by default, changes
+// the last bit). The fused results differ from it in some cases here, so the test would see
+// a contracted reference.
+TEST(RoPEReferenceTest, RoundsEachProductAndSum) {
+  std::mt19937 rng(14);
+  size_t fused_differs = 0;
+  for (size_t head_dim : {2, 16, 128, 256}) {
+    for (size_t position : {1, 7, 511, 8191}) {
+      for (float theta : {10000.0f, 500000.0f}) {
+        const size_t heads = 3, half = head_dim / 2;
+        const std::vector<float> x = RandomFloats(heads * head_dim, rng, -2.0f, 2.0f);
+        std::vector<float> got = x;
+        ref::RoPE(got.data(), heads, head_dim, position, theta);
+        for (size_t i = 0; i < half; ++i) {
+          const float inv_freq =
+              1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
+          const float angle = static_cast<float>(position) * inv_freq;
+          const float c = std::cos(angle), s = std::sin(angle);
+          for (size_t h = 0; h < heads; ++h) {
+            const float a = x[h * head_dim + i], b = x[h * head_dim + i + half];
+            const float first = RoundedMulSub(a, c, b, s);
+            const float second = RoundedMulSub(a, s, -b, c);  // a * s + b * c
+            ASSERT_EQ(got[h * head_dim + i], first) << "head_dim=" << head_dim << " i=" << i;
+            ASSERT_EQ(got[h * head_dim + i + half], second)
+                << "head_dim=" << head_dim << " i=" << i;
+            const volatile float bs = b * s;
+            if (std::fma(a, c, -bs) != first) ++fused_differs;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(fused_differs, 0u);
+}
+
 TEST(RoPEArgsTest, RejectsHugeHeadDim) {
   std::vector<float> x(4096);
   EXPECT_THROW(RoPE(x.data(), 1, 4096, 0, 10000.0f), Error);

@@ -1,6 +1,8 @@
 // Plain scalar reference versions of every kernel. They are the definition of what each
 // fast kernel computes: tests compare the SIMD versions with these on random inputs of
-// awkward sizes. Slow on purpose; never used on the hot path.
+// awkward sizes. Slow on purpose; never used on the hot path. Each float operation is rounded
+// as written: reference.cc is compiled with -ffp-contract=off (CMakeLists.txt), so no
+// compiler fuses a multiply and an add into an FMA on the targets that have one (aarch64).
 #pragma once
 
 #include <cstddef>
