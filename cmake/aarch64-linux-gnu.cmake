@@ -4,14 +4,20 @@
 # shared with the amd64 packages), and qemu-user to run what was built: tests are listed by
 # gtest_discover_tests and run by ctest through CMAKE_CROSSCOMPILING_EMULATOR. `-cpu max`
 # emulates a CPU with every extension qemu knows (dot products, i8mm, SVE, SVE2), so the
-# kernels chosen at run time from HWCAP are the fastest ones; `-L` points the dynamic loader
-# at the cross toolchain's C library.
+# kernels chosen at run time from HWCAP are the fastest ones. The programs run on Debian's
+# arm64 runtime (multiarch libc6:arm64, which owns the loader /lib/ld-linux-aarch64.so.1,
+# with libstdc++6:arm64 and libhwy1:arm64 next to it), not with `-L /usr/aarch64-linux-gnu`:
+# that prefix gives the cross toolchain's loader (glibc 2.36-8cross1), which then loads
+# /lib/aarch64-linux-gnu/libc.so.6 of libc6:arm64 (2.36-9+deb12u*): a loader and a libc of
+# two different glibc builds that disagree on the layout of the loader's private data:
+# pthread_create looped forever over the thread stack cache kept there (every test that
+# starts a thread never finished under qemu).
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
 set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
 set(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)
 set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64;-cpu;max;-L;/usr/aarch64-linux-gnu)
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64;-cpu;max)
 # pkg-config (Highway) reads the arm64 .pc files, never the build machine's.
 set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
 set(ENV{PKG_CONFIG_PATH} "")
