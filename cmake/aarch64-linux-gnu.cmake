@@ -17,7 +17,16 @@ set(CMAKE_SYSTEM_PROCESSOR aarch64)
 set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
 set(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)
 set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64;-cpu;max)
+# Both are cache entries, so scripts/check-deps.sh sees that they come from qemu-user and
+# libc6:arm64; a machine without them gets one clear error here, not hung or failed tests.
+find_program(GEMMA_QEMU_AARCH64 qemu-aarch64 NO_CMAKE_FIND_ROOT_PATH)
+set(GEMMA_AARCH64_LOADER /lib/ld-linux-aarch64.so.1 CACHE FILEPATH
+    "The arm64 dynamic loader the tests run with (Debian's libc6:arm64)")
+if(NOT GEMMA_QEMU_AARCH64 OR NOT EXISTS "${GEMMA_AARCH64_LOADER}")
+  message(FATAL_ERROR "aarch64 cross build: the tests need qemu-aarch64 (Debian's qemu-user) and "
+                      "${GEMMA_AARCH64_LOADER} (libc6:arm64): run scripts/install-deps.sh")
+endif()
+set(CMAKE_CROSSCOMPILING_EMULATOR "${GEMMA_QEMU_AARCH64};-cpu;max")
 # pkg-config (Highway) reads the arm64 .pc files, never the build machine's.
 set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
 set(ENV{PKG_CONFIG_PATH} "")

@@ -12,14 +12,19 @@ cd "$(dirname "$0")/.."
 [[ $# -ge 1 ]] || { echo "usage: scripts/check-deps.sh BUILD_DIR..." >&2; exit 2; }
 
 # What the build found: package config directories (*_DIR), libraries found through
-# pkg-config (pkgcfg_lib_*) and programs (compilers, ninja, pkg-config, binutils).
+# pkg-config (pkgcfg_lib_*), programs (compilers, ninja, pkg-config, binutils; a cross
+# build's emulator) and files a toolchain file requires (a cross build's dynamic loader).
+# A cross build's compilers are not in the cache (the toolchain file names them): they are
+# read from the compiler files CMake wrote.
 found_paths() {
   local cache="$1/CMakeCache.txt"
   [[ -f "$cache" ]] || { echo "check-deps: $cache: not a configured build directory" >&2; exit 2; }
+  sed -nE 's#^set\((CMAKE_[A-Z]+_COMPILER) "(/[^"]*)"\)$#\1 \2#p' \
+    "$1"/CMakeFiles/[0-9]*/CMake*Compiler.cmake 2>/dev/null | sort -u
   sed -nE 's#^([A-Za-z0-9_]+):(PATH|FILEPATH)=(/.*)$#\1 \3#p' "$cache" |
     while read -r key path; do
       case "$key" in
-        CMAKE_INSTALL_PREFIX) continue ;;
+        CMAKE_INSTALL_PREFIX | CMAKE_C_COMPILER | CMAKE_CXX_COMPILER) continue ;;  # CMAKE_*_COMPILER: above
         # Binary utilities CMake looks up by name and records whichever flavour the machine
         # has (llvm-ar when LLVM is installed, GNU ar otherwise, which every compiler
         # package pulls in): none of them is a requirement of the build, and the compilers
@@ -42,13 +47,19 @@ found_paths() {
     done
 }
 
+# Packages are named as apt names them: the machine's own architecture unqualified, another
+# one qualified (libhwy-dev:arm64 of a cross build is not libhwy-dev).
+native_arch=$(dpkg --print-architecture)
+
 # The Debian package that owns a path (following links: /usr/bin/c++ is an alternative).
+# dpkg -S prints "pkg[:arch][, pkg[:arch]...]: path"; a file several packages share (the
+# headers of libhwy-dev:amd64 and libhwy-dev:arm64) is owned by the first.
 owner() {
   local path="$1" real
   real=$(readlink -f "$path")
   for p in "$path" "$real" "${real#/usr}" "/usr$real"; do
     local pkg
-    pkg=$(dpkg -S "$p" 2>/dev/null | head -1 | cut -d: -f1) || true
+    pkg=$(dpkg -S "$p" 2>/dev/null | head -1 | sed -E 's/: .*//; s/,.*//; s/:'"$native_arch"'$//') || true
     [[ -n "$pkg" ]] && { echo "$pkg"; return; }
   done
   return 0  # no owner: the caller names the file
@@ -58,10 +69,13 @@ owner() {
 # GEMMA_INSTALL_DEPS_SCRIPT: another list to check against (the self-test in scripts/test.sh).
 mapfile -t listed < <(bash "${GEMMA_INSTALL_DEPS_SCRIPT:-scripts/install-deps.sh}" --print)
 closure=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
-  --no-replaces --no-enhances "${listed[@]}" 2>/dev/null | grep -v '^ ' | sed 's/:.*//' | sort -u)
-# The base system every Debian machine has (Essential or Priority required).
-base=$(dpkg-query -W -f='${Package} ${Essential} ${Priority}\n' |
-  awk '$2 == "yes" || $3 == "required" {print $1}' | sort -u)
+  --no-replaces --no-enhances "${listed[@]}" 2>/dev/null | grep -v '^ ' |
+  sed "s/:$native_arch\$//" | sort -u)
+# The base system every Debian machine has (Essential or Priority required), of its own
+# architecture: a required arm64 package is there only if something installed it.
+base=$(dpkg-query -W -f='${Package} ${Architecture} ${Essential} ${Priority}\n' |
+  awk -v arch="$native_arch" '($2 == arch || $2 == "all") && ($3 == "yes" || $4 == "required") {print $1}' |
+  sort -u)
 
 missing=0
 checked=0

