@@ -9,8 +9,25 @@
 // accumulators for each (row, token) pair (24 zmm), so each weight vector and each
 // activation vector loaded feeds several vdpbf16ps. The columns go in chunks of kChunk:
 // every token tile passes over a group's chunk while it is in L1 (the weights come from
-// memory once per group, the activations' chunk stays in L1), and the accumulators wait in
-// a small buffer between chunks (a store and a reload change no bits).
+// memory once per group), and the accumulators wait in a small buffer between chunks (a
+// store and a reload change no bits).
+//
+// The weights of the next (group, chunk) are prefetched while the current one is computed,
+// a few lines per 64-column step spread over all its token tiles, so that memory is busy
+// the whole time. The previous kernel (6 x 2 tiles, 1024-column chunks, all of a chunk's
+// 192 lines prefetched two groups ahead in one burst at the chunk's start) stalled on that
+// burst and then computed with the memory idle. decode_step_bench on random-2b-bf16.gguf
+// (all products of a decode step), 2 threads, quiet Zen 5, 2026-12-05, ms per step:
+//   6 x 2, burst prefetch (before):  8 rows 167-190, 16 rows 239-248
+//   3 x 4, spread, 2048 columns:     8 rows 110-122, 16 rows 187-196
+//   3 x 4, spread, 4096 columns:     8 rows 111-124, 16 rows 191-198
+// Earlier runs of the same kind (each range over 2-3 runs, 8 / 16 rows): the tile shape with
+// the spread prefetch of 1024- or 2048-column chunks: 6 x 2 141-288 / 229-391 (noisy, never
+// better), 4 x 3 124-156 / 239-341, 2 x 6 143-178 / 222-302, 1 x 12 200-355 / 403-777 (GCC
+// spills), 3 x 4 118-126 / 205-234. 3 x 4 without software prefetch: 171-228 / 255-320;
+// prefetching one item ahead with 512-column chunks 183-185 / 276-280, 1024 140-142 /
+// 219-223, 2048 123-126 / 205-211; two items ahead no better. A gemma-2b row is 2048
+// columns, so each group of q..up is one chunk and down_proj (16384 columns) eight.
 
 #include "kernels/x86/bf16_batch_avx512.h"
 
@@ -43,21 +60,22 @@
 namespace gemma::x86 {
 namespace {
 
-// 6 weight rows x 2 activation rows x 2 accumulators = 24 zmm (+ 6 weight vectors + 1
-// activation vector). A group's activation rows stream from L2 once per group, so more weight
-// rows per group means less of that traffic: decode_batch_bench BF16_rounded 16384 x 2048,
-// 2 threads, quiet Zen 5 (2026-12-05), real time, two alternating runs each:
-//   3 x 4 (before): 8 rows 2.23 / 2.06 ms, 16 rows 3.46 / 3.23 ms
-//   4 x 3:          8 rows 2.18 / 1.77 ms, 16 rows 2.95 / 2.75 ms
-//   6 x 2:          8 rows 1.83 / 1.79 ms, 16 rows 2.70 / 2.93 ms
-// and with 6 x 2, kChunk 512: 2.44 / 2.07, 3.56 / 3.25; 2048: 1.96 / 1.74, 2.80 / 2.74.
-constexpr int kGroupRows = 6;    // weight rows per register tile
-constexpr int kTileTokens = 2;   // activation rows per register tile
-constexpr size_t kChunk = 1024;  // columns per pass (a multiple of 64): 12 KiB of weights
-// Weight rows are prefetched this many groups ahead, at the chunk being read.
-constexpr size_t kPrefetchGroups = 2;
+// 3 weight rows x 4 activation rows x 2 accumulators = 24 zmm (+ 3 weight vectors + 1
+// activation vector); the measurements behind these choices are in the comment on top.
+constexpr int kGroupRows = 3;    // weight rows per register tile
+constexpr int kTileTokens = 4;   // activation rows per register tile
+constexpr size_t kChunk = 2048;  // columns per pass (a multiple of 64): one row of gemma-2b's q..up
 // Floats of saved accumulators per (token, row): a, then b.
 constexpr size_t kStateFloats = 32;
+
+// The lines of the next (group, chunk) to prefetch while the current one is computed,
+// spread over its token tiles: `per_step` lines per 64-column step, line q of the item is
+// line q / R of its row q % R.
+template <int R>
+struct PrefetchCursor {
+  const char* rows[R];
+  size_t next = 0, total = 0, per_step = 0;
+};
 
 // The single-row kernel's horizontal sum (bf16_avx512.cc), the same adds in the same order.
 inline float HorizontalSum(__m512 v) {
@@ -71,20 +89,26 @@ inline float HorizontalSum(__m512 v) {
 inline __m512bh AsBf16(__m512i v) { return reinterpret_cast<__m512bh>(v); }
 
 // Columns [c_begin, c_end) (whole 64s) of weight rows w[0 .. R) times activation rows
-// x + t * x_stride, t < T, into the accumulators saved at state[(t * kGroupRows + i) * 32]
-// (zeros when `first`); with `last`, also the masked tail [c_end, cols).
+// x + t * x_stride, t < T, into the accumulators saved at state[(t * R + i) * 32] (zeros
+// when `first`); with `last`, also the masked tail [c_end, cols). Issues up to
+// pf->per_step of the cursor's prefetches per 64-column step.
 template <int R, int T>
 void Tile(const uint16_t* const* w, const uint16_t* x, size_t x_stride, size_t c_begin,
-          size_t c_end, size_t cols, bool first, bool last, float* state) {
+          size_t c_end, size_t cols, bool first, bool last, float* state, PrefetchCursor<R>* pf) {
   __m512 a[T][R], b[T][R];
   for (int t = 0; t < T; ++t) {
     for (int i = 0; i < R; ++i) {
-      const float* s = state + (t * kGroupRows + i) * kStateFloats;
+      const float* s = state + (t * R + i) * kStateFloats;
       a[t][i] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(s);
       b[t][i] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(s + 16);
     }
   }
+  size_t q = pf->next;
+  const size_t q_end = pf->total, per_step = pf->per_step;
   for (size_t c = c_begin; c < c_end; c += 64) {
+    for (size_t k = 0; k < per_step && q < q_end; ++k, ++q) {
+      _mm_prefetch(pf->rows[q % R] + q / R * 64, _MM_HINT_T0);
+    }
     __m512bh w0[R];
     for (int i = 0; i < R; ++i) w0[i] = AsBf16(_mm512_loadu_si512(w[i] + c));
     for (int t = 0; t < T; ++t) {
@@ -98,8 +122,8 @@ void Tile(const uint16_t* const* w, const uint16_t* x, size_t x_stride, size_t c
       for (int i = 0; i < R; ++i) b[t][i] = _mm512_dpbf16_ps(b[t][i], w1[i], x1);
     }
   }
+  pf->next = q;
   if (last) {
-    // The last 0..63 values in up to two masked vectors, into a (as MatVecGroup does).
     for (size_t c = c_end; c < cols; c += 32) {
       const __mmask32 m = cols - c >= 32 ? ~__mmask32{0} : (__mmask32{1} << (cols - c)) - 1;
       __m512bh wm[R];
@@ -112,58 +136,72 @@ void Tile(const uint16_t* const* w, const uint16_t* x, size_t x_stride, size_t c
   }
   for (int t = 0; t < T; ++t) {
     for (int i = 0; i < R; ++i) {
-      float* s = state + (t * kGroupRows + i) * kStateFloats;
+      float* s = state + (t * R + i) * kStateFloats;
       _mm512_storeu_ps(s, a[t][i]);
       _mm512_storeu_ps(s + 16, b[t][i]);
     }
   }
 }
 
+template <int R>
 using TileFn = void (*)(const uint16_t* const*, const uint16_t*, size_t, size_t, size_t, size_t,
-                        bool, bool, float*);
+                        bool, bool, float*, PrefetchCursor<R>*);
 template <int R, int... T>
-constexpr std::array<TileFn, kTileTokens + 1> TileTable(std::integer_sequence<int, T...>) {
+constexpr std::array<TileFn<R>, kTileTokens + 1> TileTable(std::integer_sequence<int, T...>) {
   return {nullptr, &Tile<R, T + 1>...};
 }
 // kTiles<R>[n]: the tile for n activation rows (1 <= n <= kTileTokens).
 template <int R>
-constexpr std::array<TileFn, kTileTokens + 1> kTiles =
+constexpr std::array<TileFn<R>, kTileTokens + 1> kTiles =
     TileTable<R>(std::make_integer_sequence<int, kTileTokens>());
 
-// Weight rows [r0, r0 + R) for every token: y[t * y_stride + r0 + i].
+// Weight rows [r0, r0 + R) for every token: y[t * y_stride + r0 + i]. Prefetches the next
+// (group, chunk) in the order they are computed, up to row_end (the thread's range).
 template <int R>
-void Group(const WeightMatrix& w, size_t r0, const uint16_t* x, size_t tokens, float* y,
-           size_t y_stride, float* state) {
+void Group(const WeightMatrix& w, size_t r0, size_t row_end, const uint16_t* x, size_t tokens,
+           float* y, size_t y_stride, float* state) {
   const uint16_t* rows[R];
   for (int i = 0; i < R; ++i) rows[i] = reinterpret_cast<const uint16_t*>(w.row(r0 + i));
   const size_t cols = w.cols, body = cols / 64 * 64;
-  const size_t prefetch_distance = kPrefetchGroups * kGroupRows * w.row_bytes;
-  for (size_t c0 = 0;; c0 += kChunk) {
+  const size_t chunks = body == 0 ? 1 : (body + kChunk - 1) / kChunk;
+  const size_t tiles = (tokens + kTileTokens - 1) / kTileTokens;
+  size_t k = 0;
+  for (size_t c0 = 0;; c0 += kChunk, ++k) {
     const size_t c1 = std::min(c0 + kChunk, body);
     const bool first = c0 == 0, last = c1 == body;
-    for (int i = 0; i < R; ++i) {
-      const char* p = reinterpret_cast<const char*>(rows[i] + c0) + prefetch_distance;
-      const size_t bytes = ((last ? cols : c1) - c0) * sizeof(uint16_t);
-      for (size_t line = 0; line < bytes; line += 64) _mm_prefetch(p + line, _MM_HINT_T0);
+    // The next item: this group's next chunk, or the next group's first (within the range).
+    PrefetchCursor<R> pf;
+    const size_t next_rows = k + 1 < chunks ? r0 : r0 + R;
+    if (next_rows + R <= row_end) {
+      const size_t nc0 = k + 1 < chunks ? c0 + kChunk : 0;
+      const size_t nc1 = nc0 + kChunk >= body ? cols : nc0 + kChunk;
+      for (int i = 0; i < R; ++i) {
+        pf.rows[i] = reinterpret_cast<const char*>(w.row(next_rows + i)) + nc0 * 2;
+      }
+      pf.total = ((nc1 - nc0) * 2 + 63) / 64 * R;
+      const size_t steps = tiles * std::max<size_t>(1, (c1 - c0) / 64);
+      pf.per_step = (pf.total + steps - 1) / steps;
     }
-    for (size_t t0 = 0; t0 < tokens; t0 += kTileTokens) {
-      const size_t n = std::min<size_t>(kTileTokens, tokens - t0);
+    // `tiles` tiles of balanced sizes (10 tokens: 4, 3, 3).
+    for (size_t j = 0, t0 = 0; j < tiles; ++j) {
+      const size_t n = tokens / tiles + (j < tokens % tiles ? 1 : 0);
       kTiles<R>[n](rows, x + t0 * cols, cols, c0, c1, cols, first, last,
-                   state + t0 * kGroupRows * kStateFloats);
+                   state + t0 * R * kStateFloats, &pf);
+      t0 += n;
     }
     if (last) break;
   }
   for (size_t t = 0; t < tokens; ++t) {
     for (int i = 0; i < R; ++i) {
-      const float* s = state + (t * kGroupRows + i) * kStateFloats;
+      const float* s = state + (t * R + i) * kStateFloats;
       y[t * y_stride + r0 + i] =
           HorizontalSum(_mm512_add_ps(_mm512_loadu_ps(s), _mm512_loadu_ps(s + 16)));
     }
   }
 }
 
-using GroupFn = void (*)(const WeightMatrix&, size_t, const uint16_t*, size_t, float*, size_t,
-                         float*);
+using GroupFn = void (*)(const WeightMatrix&, size_t, size_t, const uint16_t*, size_t, float*,
+                         size_t, float*);
 template <int... R>
 constexpr std::array<GroupFn, kGroupRows> GroupTable(std::integer_sequence<int, R...>) {
   return {nullptr, &Group<R + 1>...};
@@ -182,9 +220,9 @@ void Bf16MatVecBatchRowsAvx512(const WeightMatrix& w, const uint16_t* x, size_t 
   if (state.size() < state_floats) state.resize(state_floats);
   size_t r = row_begin;
   for (; r + kGroupRows <= row_end; r += kGroupRows) {
-    Group<kGroupRows>(w, r, x, tokens, y, y_stride, state.data());
+    Group<kGroupRows>(w, r, row_end, x, tokens, y, y_stride, state.data());
   }
-  if (r < row_end) kTailGroups[row_end - r](w, r, x, tokens, y, y_stride, state.data());
+  if (r < row_end) kTailGroups[row_end - r](w, r, row_end, x, tokens, y, y_stride, state.data());
 }
 
 }  // namespace gemma::x86
