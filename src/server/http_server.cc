@@ -60,6 +60,7 @@ struct HttpServer::Impl {
   httplib::Server::Handler Guarded(F handler) {
     return [this, handler](const httplib::Request& req, httplib::Response& res) {
       try {
+        Admit(req);
         handler(req, res);
       } catch (const ApiError& e) {
         AnswerError(res, e);
@@ -69,6 +70,27 @@ struct HttpServer::Impl {
         AnswerError(res, ApiError(500, std::string("internal error: ") + e.what()));
       }
     };
+  }
+
+  // Refuses a request while the model loads (except /health and /metrics) or without the API
+  // key (except the public paths). This runs in the route's handler, after cpp-httplib has
+  // read the request body, not in its pre-routing hook: an answer from there leaves the body
+  // unread on a kept-alive connection, and the next request on it then starts with those bytes.
+  // Clients that send the body in its own packet (Node 18's fetch) got "400 malformed HTTP
+  // request" for the request after a 401.
+  void Admit(const httplib::Request& req) const {
+    if (state.model.load() == nullptr && req.path != "/health" && req.path != "/metrics") {
+      throw ApiError(503, "the model is loading", "", "model_loading");
+    }
+    if (!state.options.api_key.empty() && !IsPublic(req.path)) {
+      const std::string header = req.get_header_value("Authorization");
+      if (!ConstantTimeEquals(BearerToken(header), state.options.api_key)) {
+        throw ApiError(401,
+                       header.empty() ? "an API key is required (Authorization: Bearer KEY)"
+                                      : "the API key is not valid",
+                       "", "invalid_api_key");
+      }
+    }
   }
 
   const Model& model() const { return *state.model.load(); }
@@ -83,24 +105,6 @@ struct HttpServer::Impl {
     http.set_read_timeout(30);   // a stalled upload is cut off
     http.set_write_timeout(30);  // a client that stops reading is cut off
 
-    http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      if (state.model.load() == nullptr && req.path != "/health" && req.path != "/metrics") {
-        AnswerError(res, ApiError(503, "the model is loading", "", "model_loading"));
-        return httplib::Server::HandlerResponse::Handled;
-      }
-      if (!state.options.api_key.empty() && !IsPublic(req.path)) {
-        const std::string header = req.get_header_value("Authorization");
-        if (!ConstantTimeEquals(BearerToken(header), state.options.api_key)) {
-          AnswerError(res, ApiError(401,
-                                    header.empty() ? "an API key is required (Authorization: "
-                                                     "Bearer KEY)"
-                                                   : "the API key is not valid",
-                                    "", "invalid_api_key"));
-          return httplib::Server::HandlerResponse::Handled;
-        }
-      }
-      return httplib::Server::HandlerResponse::Unhandled;
-    });
     // Errors cpp-httplib answers itself (no route: 404; body too large: 413; ...) get the
     // same JSON shape as ours.
     http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {

@@ -111,8 +111,8 @@ class TestServer {
     ADD_FAILURE() << "the server did not come back to idle:\n" << Get("/metrics").body;
   }
 
-  // Sends a raw HTTP request and returns the socket (the caller reads or closes it).
-  int SendRaw(const std::string& path, const std::string& body) const {
+  // A plain TCP connection to the server (the caller writes, reads and closes it).
+  int Connect() const {
     const int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -120,8 +120,13 @@ class TestServer {
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
       ADD_FAILURE() << "connect failed";
-      return fd;
     }
+    return fd;
+  }
+
+  // Sends a raw HTTP request and returns the socket (the caller reads or closes it).
+  int SendRaw(const std::string& path, const std::string& body) const {
+    const int fd = Connect();
     const std::string request = "POST " + path +
                                 " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                                 "application/json\r\nContent-Length: " +

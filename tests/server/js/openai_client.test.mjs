@@ -114,12 +114,14 @@ test('an aborted stream frees its slot', async () => {
   { signal: controller.signal });
   let chunks = 0;
   // The client's stream ends quietly when its signal aborts (openai-node returns on an
-  // AbortError), closing the connection under it.
+  // AbortError), closing the connection under it. A chunk already received may still come
+  // out after the abort (Node 18's fetch yields one), so the count is 3 or a few more, far
+  // below the 4000 tokens asked for.
   for await (const chunk of stream) {
     assert.ok(chunk.choices.length <= 1);
     if (++chunks === 3) controller.abort();
   }
-  assert.equal(chunks, 3);
+  assert.ok(chunks >= 3 && chunks <= 8, `${chunks} chunks after an abort at the third`);
   await waitIdle();
   assert.ok(await server.metric('gemma_requests_cancelled_by_disconnect_total') >= 1);
   assert.ok(await server.metric('gemma_generated_tokens_total') < 4000);
