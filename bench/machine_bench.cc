@@ -199,9 +199,9 @@ __attribute__((target("avx2"))) float Maddubs256(int64_t n) {
         "vpaddw %[t3], %[c3], %[c3]\n\t"
         "vpaddw %[t4], %[c4], %[c4]\n\t"
         "vpaddw %[t5], %[c5], %[c5]\n\t"
-        : [c0] "+x"(c0), [c1] "+x"(c1), [c2] "+x"(c2), [c3] "+x"(c3), [c4] "+x"(c4),
-          [c5] "+x"(c5), [t0] "=&x"(t0), [t1] "=&x"(t1), [t2] "=&x"(t2), [t3] "=&x"(t3),
-          [t4] "=&x"(t4), [t5] "=&x"(t5)
+        : [c0] "+x"(c0), [c1] "+x"(c1), [c2] "+x"(c2), [c3] "+x"(c3), [c4] "+x"(c4), [c5] "+x"(c5),
+          [t0] "=&x"(t0), [t1] "=&x"(t1), [t2] "=&x"(t2), [t3] "=&x"(t3), [t4] "=&x"(t4),
+          [t5] "=&x"(t5)
         : [a] "x"(a), [b] "x"(b));
   }
   __m256i s = _mm256_add_epi16(_mm256_add_epi16(_mm256_add_epi16(c0, c1), c2),

@@ -19,9 +19,9 @@ const gemma_rt::GenerateOptions kGreedy16{.max_tokens = 16, .sampling = {.temper
 class ApiGoldenTest : public ::testing::TestWithParam<std::string> {};
 
 // Checks the API's logits and greedy continuation against the golden data. Exact products
-// meet the golden tolerance (kGoldenLogitsTolerance of max|logit|). The default arithmetic rounds activations
-// to bf16 for bf16 weights (as llama.cpp does): on tiny-2b-bf16 that moves the logits by up
-// to 1.9e-2 of max|logit| (measured; the greedy ids do not change), so the bound is 3e-2
+// meet the golden tolerance (kGoldenLogitsTolerance of max|logit|). The default arithmetic rounds
+// activations to bf16 for bf16 weights (as llama.cpp does): on tiny-2b-bf16 that moves the logits
+// by up to 1.9e-2 of max|logit| (measured; the greedy ids do not change), so the bound is 3e-2
 // there. The other cases have float32 weights, which both arithmetics multiply exactly.
 void ExpectGoldenOutputs(const std::string& name, bool exact) {
   const auto g = LoadGoldenCase(name);
