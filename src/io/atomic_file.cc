@@ -25,6 +25,13 @@ std::string Directory(const std::string& path) {
   return parent.empty() ? "." : parent.string();
 }
 
+// True when `name` exists and is the file open as `fd`.
+bool NameLeadsTo(const std::string& name, int fd) {
+  struct stat by_name {}, by_fd {};
+  return ::stat(name.c_str(), &by_name) == 0 && ::fstat(fd, &by_fd) == 0 &&
+         by_name.st_dev == by_fd.st_dev && by_name.st_ino == by_fd.st_ino;
+}
+
 // Opens a new file "<path>.gemma-rt-tmp.XXXXXX" (O_EXCL: never one that exists) and locks it.
 int CreateTemporary(const std::string& path, std::string& temporary_path) {
   static constexpr char kAlphabet[] =
@@ -41,7 +48,15 @@ int CreateTemporary(const std::string& path, std::string& temporary_path) {
       Fail(ErrorCode::kIo, path, ": cannot create a file in ", Directory(path), ": ",
            std::strerror(errno));
     }
-    ::flock(fd, LOCK_EX);  // held until close: tells RemoveStaleTemporaryFiles it is alive
+    // Held until close: tells RemoveStaleTemporaryFiles that the file is alive. A remover may
+    // have taken the lock and unlinked the file between our open and this flock (it looked
+    // like a killed run's file); flock then waits until the remover is done, and the name no
+    // longer leads to our file. So check, and try a fresh name.
+    ::flock(fd, LOCK_EX);
+    if (!NameLeadsTo(name, fd)) {
+      ::close(fd);
+      continue;
+    }
     temporary_path = std::move(name);
     return fd;
   }

@@ -7,9 +7,9 @@
 // in place made such readers die with SIGBUS).
 //
 // While it is written, the temporary file is locked (flock). A killed run's temporary file
-// is left unlocked: RemoveStaleTemporaryFiles removes it on the next run. (A run starting in
-// the microseconds between another run's creation of its file and its lock could remove a
-// live file; that run's rename then fails with a clear error, and no file is lost.)
+// is left unlocked: RemoveStaleTemporaryFiles removes it on the next run. A remover that
+// catches a new file between its creation and its lock removes it while holding the lock; the
+// writer's lock waits for that, sees its name gone and starts over with a fresh name.
 #pragma once
 
 #include <cstddef>
