@@ -146,8 +146,8 @@ TEST(CliFileSafety, ConcurrentQuantizeRunsToOneFileDoNotMix) {
     const RunResult r = RunShell(run + " --type q8_0 2>&1 >/dev/null & a=$!; " + run +
                                  " --type q4_k_m 2>&1 >/dev/null & b=$!; wait $a; ra=$?; "
                                  "wait $b; echo \"exit: $ra $?\"");
-    EXPECT_NE(r.output.find("exit: 0 0\n"), std::string::npos) << "round " << round << ": "
-                                                                 << r.output;
+    EXPECT_NE(r.output.find("exit: 0 0\n"), std::string::npos)
+        << "round " << round << ": " << r.output;
     const std::string result = ReadFile(out);
     EXPECT_TRUE(result == ref_q8 || result == ref_q4) << "round " << round << ": a mix";
   }

@@ -10,9 +10,9 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
