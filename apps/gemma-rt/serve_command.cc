@@ -1,6 +1,6 @@
 // gemma-rt serve --model DIR|FILE.gguf [--host 127.0.0.1] [--port 8080] [--parallel N]
 //   [--kv-budget SIZE] [--max-queue N] [--api-key KEY | --api-key-file F] [--alias NAME]
-//   [--max-body-bytes N] [-t T]
+//   [--max-body-bytes N] [--prefill-while-decoding N] [-t T]
 // An OpenAI-compatible HTTP server on the batched engine (src/server, docs/server.md). It
 // binds first (a load balancer's /health sees 503 while the model loads), prints
 // "listening on http://HOST:PORT" once it serves, and on SIGINT or SIGTERM stops accepting,
@@ -37,6 +37,7 @@ struct ServeFlags {
   std::string api_key_file;
   std::string alias;
   size_t max_body_bytes = size_t{8} << 20;
+  size_t prefill_while_decoding = 64;
   int threads = 0;
   bool exact_quant = false;
 };
@@ -90,6 +91,10 @@ int RunServe(const ServeFlags& f) {
   if (f.max_body_bytes < 1024) {
     throw std::runtime_error("--max-body-bytes must be at least 1024, got " +
                              std::to_string(f.max_body_bytes));
+  }
+  if (f.prefill_while_decoding == 0 || f.prefill_while_decoding > 65536) {
+    throw std::runtime_error("--prefill-while-decoding must be 1..65536, got " +
+                             std::to_string(f.prefill_while_decoding));
   }
   if (!f.api_key.empty() && !f.api_key_file.empty()) {
     throw std::runtime_error("give --api-key or --api-key-file, not both");
@@ -145,6 +150,7 @@ int RunServe(const ServeFlags& f) {
     const gemma_rt::Model model = gemma_rt::Model::Load(
         {.path = f.model, .threads = f.threads, .exact_quantized_products = f.exact_quant});
     gemma_rt::Engine engine(model, {.max_sequences = f.parallel,
+                                    .prefill_tokens_while_decoding = f.prefill_while_decoding,
                                     .kv_bytes = kv_bytes,
                                     .max_waiting = f.parallel + f.max_queue + 16});
     server.Attach(model, engine);
@@ -184,6 +190,10 @@ void AddServeCommand(CLI::App& app, RunFunction& run) {
   cmd->add_option("--api-key-file", f->api_key_file, "Read the API key from the file's first line");
   cmd->add_option("--alias", f->alias, "Model id in the API (default: the model's file name)");
   cmd->add_option("--max-body-bytes", f->max_body_bytes, "Largest request body; larger get 413")
+      ->capture_default_str();
+  cmd->add_option("--prefill-while-decoding", f->prefill_while_decoding,
+                  "Prompt tokens a step takes while other requests stream: bounds the pause "
+                  "a new prompt puts into their streams (larger: faster first token)")
       ->capture_default_str();
   cmd->add_option("-t,--threads", f->threads, "Worker threads (default: hardware concurrency)");
   AddExactQuantFlag(*cmd, f->exact_quant);

@@ -32,8 +32,13 @@ namespace gemma_rt {
 enum class KvType { kF32, kBF16 };
 
 struct EngineOptions {
-  size_t max_sequences = 8;   // generating at once; more requests wait in a queue
-  size_t step_tokens = 512;   // rows per forward step: decode rows, then prefill chunks
+  size_t max_sequences = 8;  // generating at once; more requests wait in a queue
+  size_t step_tokens = 512;  // rows per forward step: decode rows, then prefill chunks
+  // Prompt rows a step takes while other requests generate (0: what step_tokens leaves).
+  // Generating requests wait for the whole step, so a smaller value shortens the pause a
+  // new prompt puts into their streams (and lengthens that prompt's time to first token);
+  // it changes no output.
+  size_t prefill_tokens_while_decoding = 0;
   uint64_t kv_bytes = 0;      // KV cache budget; 0: max_sequences x 2048 positions, >= 8192
   bool prefix_cache = true;   // reuse the cache of identical prompt prefixes
   size_t max_waiting = 4096;  // Submit throws beyond this many waiting requests

@@ -320,6 +320,9 @@ bool Engine::Step() {
     if (budget == 0) break;
     if (!s->in_prompt() && s->uncomputed() > 0) plan(*s, std::min(budget, s->uncomputed()));
   }
+  if (!planned.empty() && options_.prefill_tokens_while_decoding != 0) {
+    budget = std::min(budget, options_.prefill_tokens_while_decoding);
+  }
   for (auto& s : running_) {
     if (budget == 0) break;
     if (s->in_prompt()) plan(*s, std::min(budget, s->prompt_size() - s->kv->length()));

@@ -48,7 +48,11 @@ namespace gemma {
 struct EngineOptions {
   size_t max_sequences = 8;  // running at once; more requests wait
   size_t step_tokens = 512;  // rows per forward step (decode rows, then prefill chunks)
-  uint64_t kv_bytes = 0;     // KV pool budget; 0: max_sequences x 2048 positions, >= 8192
+  // Prompt rows a step takes while other sequences generate (0: what step_tokens leaves).
+  // Every generating sequence waits for the whole step, so this bounds the pause a new
+  // prompt puts into their streams; it does not change any number computed.
+  size_t prefill_tokens_while_decoding = 0;
+  uint64_t kv_bytes = 0;  // KV pool budget; 0: max_sequences x 2048 positions, >= 8192
   size_t block_size = KVPool::kDefaultBlockSize;
   bool prefix_cache = true;          // reuse computed blocks of identical prompt prefixes
   size_t max_waiting = 4096;         // Submit refuses more waiting requests (kResourceExhausted)

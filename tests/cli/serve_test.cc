@@ -127,6 +127,8 @@ TEST(ServeCli, BadFlagsAreOneClearError) {
   ExpectOneClearError(RunCli("serve --model " + kModel + " --port 70000"), "--port");
   ExpectOneClearError(RunCli("serve --model " + kModel + " --kv-budget lots"), "--kv-budget");
   ExpectOneClearError(RunCli("serve --model " + kModel + " --parallel 0"), "--parallel");
+  ExpectOneClearError(RunCli("serve --model " + kModel + " --prefill-while-decoding 0"),
+                      "--prefill-while-decoding");
   ExpectOneClearError(RunCli("serve --model " + kModel + " --api-key a --api-key-file /dev/null"),
                       "not both");
   ExpectOneClearError(RunCli("serve --model " + kModel + " --api-key-file /nonexistent/key"),

@@ -374,6 +374,48 @@ TEST_F(EngineTest, ContinuationsOfAContextReuseItsPartBlockWithTheSameLogits) {
   EXPECT_EQ(engine.stats().kv_blocks_used, 0u);
 }
 
+// A prompt that arrives while another sequence generates takes at most
+// prefill_tokens_while_decoding rows of each step, so the generating sequence gets a token
+// every short step; alone, a prompt takes the whole step. Neither changes any number.
+TEST_F(EngineTest, APromptArrivingWhileOthersGenerateTakesOnlyItsShareOfEachStep) {
+  std::mt19937 rng(16);
+  const std::vector<std::vector<int32_t>> prompts = {RandomPrompt(5, rng, 512),
+                                                     RandomPrompt(37, rng, 512)};
+  const std::vector<GenerateOptions> options = {NoEos(Greedy(30)), NoEos(Greedy(6))};
+  const std::vector<Outcome> alone = RunAlone(prompts, options);
+
+  Engine engine(weights_, nullptr, pool_,
+                {.max_sequences = 2,
+                 .step_tokens = 64,
+                 .prefill_tokens_while_decoding = 5,
+                 .prefix_cache = false});
+  std::vector<Outcome> together(2);
+  SubmitRecorded(engine, prompts[0], options[0], together[0]);
+  engine.Step();  // the first prompt, alone
+  EXPECT_EQ(engine.stats().prompt_tokens, 5u);
+  SubmitRecorded(engine, prompts[1], options[1], together[1]);
+  std::vector<uint64_t> prompt_rows, first_sequence_ids;
+  while (engine.stats().prompt_tokens < 42) {
+    const uint64_t before = engine.stats().prompt_tokens;
+    const size_t ids_before = together[0].ids.size();
+    engine.Step();
+    prompt_rows.push_back(engine.stats().prompt_tokens - before);
+    first_sequence_ids.push_back(together[0].ids.size() - ids_before);
+  }
+  EXPECT_EQ(prompt_rows, (std::vector<uint64_t>{5, 5, 5, 5, 5, 5, 5, 2}));
+  EXPECT_EQ(first_sequence_ids, std::vector<uint64_t>(8, 1)) << "a token in every step";
+  engine.RunUntilIdle();
+  ExpectSame(alone, together);
+
+  // With nothing generating, a prompt takes the whole step.
+  Engine idle(weights_, nullptr, pool_,
+              {.max_sequences = 2, .step_tokens = 64, .prefill_tokens_while_decoding = 5});
+  Outcome lone;
+  SubmitRecorded(idle, prompts[1], options[1], lone);
+  idle.Step();
+  EXPECT_EQ(idle.stats().prompt_tokens, 37u);
+}
+
 TEST_F(EngineTest, CancellingInPrefillOrDecodeOrWaitingFreesEveryBlock) {
   std::mt19937 rng(15);
   Engine engine(weights_, nullptr, pool_,
