@@ -27,8 +27,8 @@ std::string Directory(const std::string& path) {
 
 // True when `name` exists and is the file open as `fd`.
 bool NameLeadsTo(const std::string& name, int fd) {
-  struct stat by_name {
-  }, by_fd{};
+  struct stat by_name = {};
+  struct stat by_fd = {};
   return ::stat(name.c_str(), &by_name) == 0 && ::fstat(fd, &by_fd) == 0 &&
          by_name.st_dev == by_fd.st_dev && by_name.st_ino == by_fd.st_ino;
 }
