@@ -407,10 +407,11 @@ TEST_F(EngineTest, APromptArrivingWhileOthersGenerateTakesOnlyItsShareOfEachStep
   engine.RunUntilIdle();
   ExpectSame(alone, together);
 
-  // With nothing generating, a prompt takes the whole step.
+  // With nothing generating, a prompt takes the whole step. `lone` outlives the engine: a
+  // destroyed engine finishes its unfinished requests, so their callbacks still write into it.
+  Outcome lone;
   Engine idle(weights_, nullptr, pool_,
               {.max_sequences = 2, .step_tokens = 64, .prefill_tokens_while_decoding = 5});
-  Outcome lone;
   SubmitRecorded(idle, prompts[1], options[1], lone);
   idle.Step();
   EXPECT_EQ(idle.stats().prompt_tokens, 37u);
