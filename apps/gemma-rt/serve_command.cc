@@ -1,6 +1,6 @@
 // gemma-rt serve --model DIR|FILE.gguf [--host 127.0.0.1] [--port 8080] [--parallel N]
 //   [--kv-budget SIZE] [--max-queue N] [--api-key KEY | --api-key-file F] [--alias NAME]
-//   [--max-body-bytes N] [--prefill-while-decoding N] [--prefill-slowdown R] [-t T]
+//   [--max-body-bytes N] [--prefill-while-decoding N] [-t T]
 // An OpenAI-compatible HTTP server on the batched engine (src/server, docs/server.md). It
 // binds first (a load balancer's /health sees 503 while the model loads), prints
 // "listening on http://HOST:PORT" once it serves, and on SIGINT or SIGTERM stops accepting,
@@ -38,7 +38,6 @@ struct ServeFlags {
   std::string alias;
   size_t max_body_bytes = size_t{8} << 20;
   size_t prefill_while_decoding = 64;
-  double prefill_slowdown = 0;
   int threads = 0;
   bool exact_quant = false;
 };
@@ -97,13 +96,6 @@ int RunServe(const ServeFlags& f) {
     throw std::runtime_error("--prefill-while-decoding must be 1..65536, got " +
                              std::to_string(f.prefill_while_decoding));
   }
-  if (f.prefill_slowdown != 0 && !(f.prefill_slowdown > 1 && f.prefill_slowdown <= 1000)) {
-    char shown[32];
-    std::snprintf(shown, sizeof shown, "%g", f.prefill_slowdown);
-    throw std::runtime_error(
-        std::string("--prefill-slowdown must be 0 (off) or above 1 and at most 1000, got ") +
-        shown);
-  }
   if (!f.api_key.empty() && !f.api_key_file.empty()) {
     throw std::runtime_error("give --api-key or --api-key-file, not both");
   }
@@ -159,7 +151,6 @@ int RunServe(const ServeFlags& f) {
         {.path = f.model, .threads = f.threads, .exact_quantized_products = f.exact_quant});
     gemma_rt::Engine engine(model, {.max_sequences = f.parallel,
                                     .prefill_tokens_while_decoding = f.prefill_while_decoding,
-                                    .prefill_slowdown = f.prefill_slowdown,
                                     .kv_bytes = kv_bytes,
                                     .max_waiting = f.parallel + f.max_queue + 16});
     server.Attach(model, engine);
@@ -203,12 +194,6 @@ void AddServeCommand(CLI::App& app, RunFunction& run) {
   cmd->add_option("--prefill-while-decoding", f->prefill_while_decoding,
                   "Prompt tokens a step takes while other requests stream: bounds the pause "
                   "a new prompt puts into their streams (larger: faster first token)")
-      ->capture_default_str();
-  cmd->add_option("--prefill-slowdown", f->prefill_slowdown,
-                  "Above 1: a step that computes prompt tokens while requests stream takes at "
-                  "most this many times a step without them, as measured while serving (the "
-                  "pause bounded in time on any machine; --prefill-while-decoding still caps "
-                  "the tokens). 0: off")
       ->capture_default_str();
   cmd->add_option("-t,--threads", f->threads, "Worker threads (default: hardware concurrency)");
   AddExactQuantFlag(*cmd, f->exact_quant);

@@ -39,11 +39,6 @@ struct EngineOptions {
   // new prompt puts into their streams (and lengthens that prompt's time to first token);
   // it changes no output.
   size_t prefill_tokens_while_decoding = 0;
-  // Above 1: that pause bounded in time instead, on any machine: a step that computes prompt
-  // rows takes at most this many times a step that only generates, as measured while the
-  // engine runs (at least one prompt row a step; prefill_tokens_while_decoding, when set,
-  // still caps the rows). 0: off. Changes no output either.
-  double prefill_slowdown = 0;
   uint64_t kv_bytes = 0;      // KV cache budget; 0: max_sequences x 2048 positions, >= 8192
   bool prefix_cache = true;   // reuse the cache of identical prompt prefixes
   size_t max_waiting = 4096;  // Submit throws beyond this many waiting requests

@@ -58,7 +58,6 @@ struct Engine::Impl {
             {.max_sequences = o.max_sequences,
              .step_tokens = o.step_tokens,
              .prefill_tokens_while_decoding = o.prefill_tokens_while_decoding,
-             .prefill_slowdown = o.prefill_slowdown,
              .kv_bytes = o.kv_bytes,
              .prefix_cache = o.prefix_cache,
              .max_waiting = o.max_waiting,

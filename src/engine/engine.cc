@@ -85,7 +85,6 @@ Engine::Engine(const ModelWeights& weights, const Tokenizer* tokenizer, ThreadPo
   }
   kv_ = std::make_unique<KVPool>(weights.config, blocks, options.block_size, options.kv_dtype);
   stats_.kv_blocks = blocks;
-  if (options.prefill_slowdown != 0) pacer_.emplace(options.prefill_slowdown);
 }
 
 Engine::~Engine() { Stop(); }
@@ -321,11 +320,8 @@ bool Engine::Step() {
     if (budget == 0) break;
     if (!s->in_prompt() && s->uncomputed() > 0) plan(*s, std::min(budget, s->uncomputed()));
   }
-  const size_t generated_rows = batch_tokens_.size();
-  if (generated_rows > 0) {
-    size_t cap = options_.prefill_tokens_while_decoding;
-    if (pacer_) cap = pacer_->PromptRows(cap);
-    if (cap != 0) budget = std::min(budget, cap);
+  if (!planned.empty() && options_.prefill_tokens_while_decoding != 0) {
+    budget = std::min(budget, options_.prefill_tokens_while_decoding);
   }
   for (auto& s : running_) {
     if (budget == 0) break;
@@ -381,7 +377,6 @@ bool Engine::Step() {
     return true;
   }
   const double seconds = SecondsSince(start);
-  if (pacer_) pacer_->Record(generated_rows, batch_tokens_.size() - generated_rows, seconds);
 
   // Owed prompt logits go out; each sequence whose rows reached its last token picks its
   // next one.

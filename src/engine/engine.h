@@ -29,7 +29,6 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -38,7 +37,6 @@
 #include <vector>
 
 #include "engine/generate.h"
-#include "engine/prefill_pacer.h"
 #include "kernels/thread_pool.h"
 #include "model/forward.h"
 #include "model/kv_pool.h"
@@ -54,11 +52,6 @@ struct EngineOptions {
   // Every generating sequence waits for the whole step, so this bounds the pause a new
   // prompt puts into their streams; it does not change any number computed.
   size_t prefill_tokens_while_decoding = 0;
-  // Above 1: the same bound in time, learned from the measured steps (engine/prefill_pacer.h):
-  // a step with prompt rows takes at most this many times a step that only generates (at
-  // least one prompt row a step; prefill_tokens_while_decoding, when set, still caps it).
-  // 0: off.
-  double prefill_slowdown = 0;
   uint64_t kv_bytes = 0;  // KV pool budget; 0: max_sequences x 2048 positions, >= 8192
   size_t block_size = KVPool::kDefaultBlockSize;
   bool prefix_cache = true;          // reuse computed blocks of identical prompt prefixes
@@ -160,7 +153,6 @@ class Engine {
   EngineOptions options_;
   std::unique_ptr<KVPool> kv_;
   ForwardWorkspace workspace_;
-  std::optional<PrefillPacer> pacer_;  // when options.prefill_slowdown is set
 
   // Engine thread only.
   std::deque<std::unique_ptr<Sequence>> waiting_;

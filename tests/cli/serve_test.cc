@@ -129,10 +129,6 @@ TEST(ServeCli, BadFlagsAreOneClearError) {
   ExpectOneClearError(RunCli("serve --model " + kModel + " --parallel 0"), "--parallel");
   ExpectOneClearError(RunCli("serve --model " + kModel + " --prefill-while-decoding 0"),
                       "--prefill-while-decoding");
-  ExpectOneClearError(RunCli("serve --model " + kModel + " --prefill-slowdown 0.5"),
-                      "--prefill-slowdown");
-  ExpectOneClearError(RunCli("serve --model " + kModel + " --prefill-slowdown nan"),
-                      "--prefill-slowdown");
   ExpectOneClearError(RunCli("serve --model " + kModel + " --api-key a --api-key-file /dev/null"),
                       "not both");
   ExpectOneClearError(RunCli("serve --model " + kModel + " --api-key-file /nonexistent/key"),

@@ -417,45 +417,6 @@ TEST_F(EngineTest, APromptArrivingWhileOthersGenerateTakesOnlyItsShareOfEachStep
   EXPECT_EQ(idle.stats().prompt_tokens, 37u);
 }
 
-// With pacing by time (EngineOptions::prefill_slowdown) the rows a step gives a prompt
-// follow the measured step times of this machine; whatever they are, a waiting prompt gets
-// at least one row a step and never more than the fixed cap, and nothing computed changes.
-TEST_F(EngineTest, PacedPromptRowsAlwaysMoveStayUnderTheCapAndChangeNoOutput) {
-  std::mt19937 rng(17);
-  const std::vector<std::vector<int32_t>> prompts = {RandomPrompt(5, rng, 512),
-                                                     RandomPrompt(61, rng, 512)};
-  // The first generates through all of the second's prompt even at one row a step.
-  const std::vector<GenerateOptions> options = {NoEos(Greedy(80)), NoEos(Greedy(6))};
-  const std::vector<Outcome> alone = RunAlone(prompts, options);
-
-  std::vector<Outcome> together(2);
-  Engine engine(weights_, nullptr, pool_,
-                {.max_sequences = 2,
-                 .step_tokens = 64,
-                 .prefill_tokens_while_decoding = 8,
-                 .prefill_slowdown = 1.5,
-                 .prefix_cache = false});
-  SubmitRecorded(engine, prompts[0], options[0], together[0]);
-  engine.Step();
-  SubmitRecorded(engine, prompts[1], options[1], together[1]);
-  size_t steps = 0;
-  while (engine.stats().prompt_tokens < 66) {
-    const uint64_t before = engine.stats().prompt_tokens;
-    engine.Step();
-    const uint64_t rows = engine.stats().prompt_tokens - before;
-    EXPECT_GE(rows, 1u) << "step " << steps;
-    EXPECT_LE(rows, 8u) << "step " << steps;
-    ASSERT_LT(++steps, 100u);
-  }
-  EXPECT_GE(steps, 8u) << "61 rows, at most 8 a step";
-  engine.RunUntilIdle();
-  ExpectSame(alone, together);
-
-  for (const double bad : {0.5, 1.0, -3.0}) {
-    EXPECT_THROW(Engine(weights_, nullptr, pool_, {.prefill_slowdown = bad}), Error) << bad;
-  }
-}
-
 TEST_F(EngineTest, CancellingInPrefillOrDecodeOrWaitingFreesEveryBlock) {
   std::mt19937 rng(15);
   Engine engine(weights_, nullptr, pool_,
