@@ -82,14 +82,22 @@ inline uint32_t PairAt(const uint16_t* row, size_t c, size_t cols) {
 
 // Rows w[0 .. kRows) into y[0 .. kRows). Every row gets the same operations whether it is
 // in a group of 4 or alone, so its result does not depend on how rows are split.
+// `ahead`: kRows rows to prefetch at the same columns, or null.
 template <size_t kRows>
-inline void MatVecGroup(const uint16_t* const* w, const uint16_t* x, size_t cols, float* y) {
+inline void MatVecGroup(const uint16_t* const* w, const uint16_t* const* ahead, const uint16_t* x,
+                        size_t cols, float* y) {
   __m512 a[kRows], b[kRows];
   for (size_t i = 0; i < kRows; ++i) a[i] = b[i] = _mm512_setzero_ps();
   size_t c = 0;
   for (; c + 64 <= cols; c += 64) {
     const __m512bh x0 = AsBf16(_mm512_loadu_si512(x + c));
     const __m512bh x1 = AsBf16(_mm512_loadu_si512(x + c + 32));
+    if (ahead != nullptr) {
+      for (size_t i = 0; i < kRows; ++i) {
+        _mm_prefetch(reinterpret_cast<const char*>(ahead[i] + c), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(ahead[i] + c + 32), _MM_HINT_T0);
+      }
+    }
     for (size_t i = 0; i < kRows; ++i) {
       a[i] = _mm512_dpbf16_ps(a[i], AsBf16(_mm512_loadu_si512(w[i] + c)), x0);
       b[i] = _mm512_dpbf16_ps(b[i], AsBf16(_mm512_loadu_si512(w[i] + c + 32)), x1);
@@ -210,14 +218,26 @@ void PrefetchStrip(const WeightMatrix& w, size_t first_row, size_t rows, size_t 
 void Bf16MatVecRowsAvx512(const WeightMatrix& w, const uint16_t* x, float* y, size_t row_begin,
                           size_t row_end) {
   const auto row = [&](size_t r) { return reinterpret_cast<const uint16_t*>(w.row(r)); };
+  // The rows kAheadRows on are prefetched at the columns being read, as the int8 kernels do:
+  // the hardware prefetchers alone left the memory idle between rows. decode_step_bench on
+  // random-2b-bf16.gguf, one row, 2 threads, Zen 5 (read roof 66.6 GB/s that hour), three
+  // alternating rounds, ms per step: none 93.8 96.4 95.1, 8 rows ahead 89.4 92.5 92.5,
+  // 16 rows ahead 89.6 91.7 94.5.
+  constexpr size_t kAheadRows = 8;
   size_t r = row_begin;
   for (; r + 4 <= row_end; r += 4) {
     const uint16_t* rows[4] = {row(r), row(r + 1), row(r + 2), row(r + 3)};
-    MatVecGroup<4>(rows, x, w.cols, y + r);
+    if (r + kAheadRows + 4 <= row_end) {
+      const size_t a = r + kAheadRows;
+      const uint16_t* ahead[4] = {row(a), row(a + 1), row(a + 2), row(a + 3)};
+      MatVecGroup<4>(rows, ahead, x, w.cols, y + r);
+    } else {
+      MatVecGroup<4>(rows, nullptr, x, w.cols, y + r);
+    }
   }
   for (; r < row_end; ++r) {
     const uint16_t* rows[1] = {row(r)};
-    MatVecGroup<1>(rows, x, w.cols, y + r);
+    MatVecGroup<1>(rows, nullptr, x, w.cols, y + r);
   }
 }
 
