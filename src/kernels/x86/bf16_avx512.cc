@@ -218,11 +218,11 @@ void PrefetchStrip(const WeightMatrix& w, size_t first_row, size_t rows, size_t 
 void Bf16MatVecRowsAvx512(const WeightMatrix& w, const uint16_t* x, float* y, size_t row_begin,
                           size_t row_end) {
   const auto row = [&](size_t r) { return reinterpret_cast<const uint16_t*>(w.row(r)); };
-  // The rows kAheadRows on are prefetched at the columns being read, as the int8 kernels do:
-  // the hardware prefetchers alone left the memory idle between rows. decode_step_bench on
-  // random-2b-bf16.gguf, one row, 2 threads, Zen 5 (read roof 66.6 GB/s that hour), three
-  // alternating rounds, ms per step: none 93.8 96.4 95.1, 8 rows ahead 89.4 92.5 92.5,
-  // 16 rows ahead 89.6 91.7 94.5.
+  // The rows kAheadRows on are prefetched at the columns being read, as the int8 kernels do
+  // (there for the whole range; here only within the thread's rows, the variant measured).
+  // decode_step_bench on random-2b-bf16.gguf, one row, 2 threads, Zen 5 (read roof 66.6 GB/s
+  // that hour), three alternating rounds, ms per step: none 93.8 96.4 95.1 (52.0-53.4 GB/s),
+  // 8 rows ahead 89.4 92.5 92.5 (54.2-56.1 GB/s), 16 rows ahead 89.6 91.7 94.5.
   constexpr size_t kAheadRows = 8;
   size_t r = row_begin;
   for (; r + 4 <= row_end; r += 4) {
