@@ -4,8 +4,11 @@
 //   scripts/fetch-tokenizer.sh && build/bench/tokenizer_bench
 #include <benchmark/benchmark.h>
 
+#include <malloc.h>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -141,6 +144,47 @@ BENCHMARK(BM_StreamingDecodeEnglish1MB)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LoadTokenizerJson)->Unit(benchmark::kMillisecond)->MinTime(3.0);
 BENCHMARK(BM_LoadTokenizerJsonWithoutCache)->Unit(benchmark::kMillisecond)->MinTime(3.0);
 
+// Resident kB of this process: "VmRSS" (now) or "VmHWM" (the peak so far).
+long StatusKb(const char* field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field, 0) == 0) return std::atol(line.c_str() + std::strlen(field) + 1);
+  }
+  return -1;
+}
+
+long HeapInUseKb() {
+  const struct mallinfo2 info = mallinfo2();
+  return static_cast<long>((info.uordblks + info.hblkhd) / 1024);
+}
+
+int MeasureMemory() {
+  const std::string path = TokenizerJsonPath();
+  const long heap_before = HeapInUseKb();
+  const long rss_before = StatusKb("VmRSS");
+  const auto start = std::chrono::steady_clock::now();
+  const std::unique_ptr<gemma::Tokenizer> tokenizer = gemma::Tokenizer::FromFile(path);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const long rss_after = StatusKb("VmRSS");
+  const long peak = StatusKb("VmHWM");
+  const long heap_after = HeapInUseKb();
+  std::printf(
+      "%s: %d pieces, load %.1f ms, steady +%ld kB (VmRSS %ld -> %ld), peak +%ld kB, "
+      "allocated +%ld kB\n",
+      path.c_str(), tokenizer->vocab_size(), seconds * 1e3, rss_after - rss_before, rss_before,
+      rss_after, peak - rss_before, heap_after - heap_before);
+  return 0;
+}
+
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "--memory") == 0) return MeasureMemory();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
