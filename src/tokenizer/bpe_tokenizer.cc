@@ -67,7 +67,7 @@ BpeTokenizer::BpeTokenizer(BpeModel model)
     check(rule.left, "merge");
     check(rule.right, "merge");
     check(rule.merged, "merge");
-    const std::string& piece = pieces_[rule.merged];
+    const std::string_view piece = pieces_[rule.merged];
     const auto characters = std::count_if(piece.begin(), piece.end(), [](char c) {
       return (static_cast<uint8_t>(c) & 0xC0) != 0x80;
     });
@@ -77,6 +77,8 @@ BpeTokenizer::BpeTokenizer(BpeModel model)
     }
   }
   for (const AddedToken& token : model.added_tokens) check(token.id, "added token");
+  // merges_ has what it needs: the list (7 MB for Gemma) goes before the tables below grow.
+  std::vector<MergeTable::Rule>().swap(model.merges);
 
   decoded_offset_.reserve(pieces_.size() + 1);
   byte_value_.reserve(pieces_.size());
@@ -85,11 +87,9 @@ BpeTokenizer::BpeTokenizer(BpeModel model)
   bmp_id_.assign(0x10000, -1);
   byte_id_.fill(-1);
   for (int32_t id = 0; id < vocab; ++id) {
-    const std::string& piece = pieces_[id];
+    const std::string_view piece = pieces_[id];
     decoded_offset_.push_back(static_cast<uint32_t>(decoded_text_.size()));
-    if (piece.find(kUnderline) == std::string::npos) {
-      decoded_text_.append(piece);
-    } else {
+    if (piece.find(kUnderline) != std::string_view::npos) {
       decoded_text_.append(DecodedPieceText(piece));
     }
     const int byte = ParseBytePiece(piece);
@@ -105,6 +105,7 @@ BpeTokenizer::BpeTokenizer(BpeModel model)
     if (slot < 0) slot = id;
   }
   decoded_offset_.push_back(static_cast<uint32_t>(decoded_text_.size()));
+  decoded_text_.shrink_to_fit();  // grown by doubling
   if (model.space_to_underline) {
     // The normalizer turns ' ' into '▁' before BPE; doing it in the lookup table saves
     // rewriting the text.
@@ -126,8 +127,10 @@ int BpeTokenizer::ByteValue(int32_t id) const {
 
 std::string_view BpeTokenizer::DecodedText(int32_t id) const {
   CheckId(id);
-  return std::string_view(decoded_text_)
-      .substr(decoded_offset_[id], decoded_offset_[id + 1] - decoded_offset_[id]);
+  const uint32_t begin = decoded_offset_[id];
+  const uint32_t end = decoded_offset_[id + 1];
+  if (begin == end) return pieces_[id];
+  return std::string_view(decoded_text_).substr(begin, end - begin);
 }
 
 int32_t BpeTokenizer::CodePointId(char32_t c) const {

@@ -43,13 +43,13 @@ uint64_t PieceIndex::Hash(std::string_view piece) {  // FNV-1a; pieces are short
   return hash ^ (hash >> 29);
 }
 
-PieceIndex::PieceIndex(const std::vector<std::string>* pieces) : pieces_(pieces) {
+PieceIndex::PieceIndex(const PieceTable* pieces) : pieces_(pieces) {
   size_t capacity = 16;
   while (capacity < pieces->size() * 2) capacity *= 2;
   slots_.assign(capacity, -1);
   const size_t mask = capacity - 1;
   for (size_t id = 0; id < pieces->size(); ++id) {
-    const std::string& piece = (*pieces)[id];
+    const std::string_view piece = (*pieces)[id];
     for (size_t slot = Hash(piece) & mask;; slot = (slot + 1) & mask) {
       if (slots_[slot] < 0) {
         slots_[slot] = static_cast<int32_t>(id);

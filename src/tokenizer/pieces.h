@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tokenizer/piece_table.h"
+
 namespace gemma {
 
 inline constexpr std::string_view kUnderline = "\xE2\x96\x81";  // '▁' U+2581
@@ -28,12 +30,12 @@ class PieceIndex {
  public:
   PieceIndex() = default;
   // `pieces` must outlive the index and not move. The first id of a repeated piece wins.
-  explicit PieceIndex(const std::vector<std::string>* pieces);
+  explicit PieceIndex(const PieceTable* pieces);
   int32_t Find(std::string_view piece) const;  // -1 when absent
 
  private:
   static uint64_t Hash(std::string_view piece);
-  const std::vector<std::string>* pieces_ = nullptr;
+  const PieceTable* pieces_ = nullptr;
   std::vector<int32_t> slots_;  // ids, -1 empty; size a power of two
 };
 

@@ -22,8 +22,9 @@ namespace fs = std::filesystem;
 constexpr char kMagic[8] = {'G', 'E', 'M', 'M', 'A', 'T', 'O', 'K'};
 // Bump when the layout changes, or when ParseTokenizerJson would put something different
 // into a BpeModel: old copies then fail the version check and are rebuilt from the JSON.
-// Version 1 was keyed by the JSON's size and mtime.
-constexpr uint32_t kVersion = 2;
+// Version 1 was keyed by the JSON's size and mtime; version 2 stored each piece as a length
+// and its bytes, version 3 stores the PieceTable's offsets and text as they are in memory.
+constexpr uint32_t kVersion = 3;
 constexpr uint64_t kMaxPieceCharacters = 4095;  // BpeTokenizer's limit for a merged piece
 
 // Header: magic, version, reserved (0), JSON size, JSON hash, payload size, payload hash.
@@ -72,6 +73,23 @@ class Reader {  // every read is bounds-checked; `ok()` turns false on the first
     pos_ += size;
     return s;
   }
+  template <typename T>  // count values of T; empty when fewer bytes are left
+  std::vector<T> GetArray(size_t count) {
+    if (count > (bytes_.size() - pos_) / sizeof(T)) {
+      ok_ = false;
+      return {};
+    }
+    std::vector<T> values(count);
+    if (count > 0) std::memcpy(values.data(), bytes_.data() + pos_, count * sizeof(T));
+    pos_ += count * sizeof(T);
+    return values;
+  }
+  std::string GetBytes(size_t count) {
+    if (!Has(count)) return {};
+    std::string s(bytes_.substr(pos_, count));
+    pos_ += count;
+    return s;
+  }
   bool Has(size_t n) {
     if (bytes_.size() - pos_ < n) ok_ = false;
     return ok_;
@@ -92,8 +110,12 @@ std::string Serialize(const BpeModel& model) {
   w.Put(model.unk_id);
   w.Put(model.bos_id);
   w.Put(model.eos_id);
+  // The pieces: count, offsets (count + 1), then the text; the last offset is its size.
   w.Put(static_cast<uint32_t>(model.pieces.size()));
-  for (const std::string& piece : model.pieces) w.PutString(piece);
+  const std::vector<uint32_t>& offsets = model.pieces.offsets();
+  w.bytes().append(reinterpret_cast<const char*>(offsets.data()),
+                   offsets.size() * sizeof(uint32_t));
+  w.bytes().append(model.pieces.text());
   w.Put(static_cast<uint32_t>(model.merges.size()));
   w.bytes().append(reinterpret_cast<const char*>(model.merges.data()),
                    model.merges.size() * sizeof(MergeTable::Rule));
@@ -116,7 +138,7 @@ bool IdsAreValid(const BpeModel& model) {
   }
   for (const MergeTable::Rule& rule : model.merges) {
     if (!in_vocab(rule.left) || !in_vocab(rule.right) || !in_vocab(rule.merged)) return false;
-    const std::string& piece = model.pieces[rule.merged];
+    const std::string_view piece = model.pieces[rule.merged];
     const auto characters = std::count_if(piece.begin(), piece.end(), [](char c) {
       return (static_cast<uint8_t>(c) & 0xC0) != 0x80;
     });
@@ -134,15 +156,17 @@ std::optional<BpeModel> Deserialize(std::string_view payload) {
   model.unk_id = r.Get<int32_t>();
   model.bos_id = r.Get<int32_t>();
   model.eos_id = r.Get<int32_t>();
-  // Each count is checked against the bytes left before anything is reserved.
+  // Each count is checked against the bytes left before anything is allocated.
   const uint32_t pieces = r.Get<uint32_t>();
-  if (!r.Has(static_cast<size_t>(pieces) * 4)) return std::nullopt;
-  model.pieces.reserve(pieces);
-  for (uint32_t i = 0; i < pieces && r.ok(); ++i) model.pieces.push_back(r.GetString());
+  std::vector<uint32_t> offsets = r.GetArray<uint32_t>(size_t{pieces} + 1);
+  if (!r.ok()) return std::nullopt;
+  std::string text = r.GetBytes(offsets.back());
+  if (!r.ok()) return std::nullopt;
+  std::optional<PieceTable> table = PieceTable::FromParts(std::move(text), std::move(offsets));
+  if (!table) return std::nullopt;  // offsets that decrease or do not start at 0
+  model.pieces = std::move(*table);
   const uint32_t merges = r.Get<uint32_t>();
-  if (!r.Has(static_cast<size_t>(merges) * sizeof(MergeTable::Rule))) return std::nullopt;
-  model.merges.resize(merges);
-  for (MergeTable::Rule& rule : model.merges) rule = r.Get<MergeTable::Rule>();
+  model.merges = r.GetArray<MergeTable::Rule>(merges);
   const uint32_t added = r.Get<uint32_t>();
   if (!r.Has(static_cast<size_t>(added) * 8)) return std::nullopt;
   model.added_tokens.reserve(added);
@@ -268,19 +292,34 @@ bool WriteTokenizerCache(const BpeModel& model, const std::string& cache_path,
 
 BpeModel LoadTokenizerJsonCached(const std::string& json_path,
                                  const TokenizerCacheOptions& options) {
-  const std::string json = ReadInputFile(json_path, {.what = "a tokenizer.json",
-                                                     .max_bytes = kMaxTokenizerFileBytes,
-                                                     .padding = kTokenizerJsonPadding});
+  const auto read_json = [&] {
+    return ReadInputFile(json_path, {.what = "a tokenizer.json",
+                                     .max_bytes = kMaxTokenizerFileBytes,
+                                     .padding = kTokenizerJsonPadding});
+  };
+  std::string json = read_json();
   const char* env = std::getenv("GEMMA_RT_TOKENIZER_CACHE");
   const bool use_cache = options.use_cache && !(env && std::string_view(env) == "0");
   if (!use_cache) return ParseTokenizerJsonInPlace(json, json_path);
-  const TokenizerCacheKey key = TokenizerCacheKeyOf(json);
-  const std::string cache_path = TokenizerCachePath(key);
+  TokenizerCacheKey key = TokenizerCacheKeyOf(json);
+  std::string cache_path = TokenizerCachePath(key);
   if (cache_path.empty()) return ParseTokenizerJsonInPlace(json, json_path);
+  // The JSON (17.5 MB) is only the key when the copy is good: it goes before the copy is
+  // read, so that the two are never resident together. A miss reads it again (~10 ms next
+  // to a parse of ~1 s), and keys the new copy by what it parsed, should the file have
+  // changed in between.
+  std::string().swap(json);
   if (std::optional<BpeModel> cached = ReadTokenizerCache(cache_path, key)) {
     return std::move(*cached);
   }
+  json = read_json();
+  if (const TokenizerCacheKey reread = TokenizerCacheKeyOf(json);
+      reread.json_size != key.json_size || reread.json_hash != key.json_hash) {
+    key = reread;
+    cache_path = TokenizerCachePath(key);
+  }
   BpeModel model = ParseTokenizerJsonInPlace(json, json_path);  // throws for a bad JSON
+  std::string().swap(json);
   WriteTokenizerCache(model, cache_path, key);  // best effort: a failure only costs speed
   return model;
 }

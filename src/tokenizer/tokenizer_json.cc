@@ -2,7 +2,7 @@
 
 #include <simdjson.h>
 
-#include <unordered_map>
+#include <optional>
 #include <utility>
 
 #include "base/error.h"
@@ -48,11 +48,38 @@ bool ReadNormalizer(value normalizer, const std::string& name) {
   return true;
 }
 
+// What model.vocab and model.merges hold, read with as few copies as possible: Gemma's file
+// has 256k pieces and 580k merges, and string copies of them took 45 MB while parsing.
+// Strings that simdjson returns stay valid while its parser lives (they are unescaped into
+// one buffer), so pieces are copied once, into the PieceTable, and merges become ids.
 struct RawModel {
-  std::vector<std::string> pieces;
-  std::vector<std::pair<std::string, std::string>> merges;  // piece strings, by rank
+  PieceTable pieces;  // (vocab,) by id, once model.vocab is read
+  PieceIndex id_of;   // over `pieces`; a RawModel does not move while it is filled
+  bool has_vocab = false;
+  std::vector<MergeTable::Rule> merges;  // by rank, resolved as read when the vocab came first
+  // Merges met before model.vocab, as views, resolved when it comes (a file written with
+  // sorted keys has "merges" first); the parser outlives them.
+  std::vector<std::pair<std::string_view, std::string_view>> pending_merges;
+  // The first merge piece not in the vocabulary (rank, piece), reported once the whole file
+  // is read, so that an unsupported model.type is still the error a WordPiece file gets.
+  std::optional<std::pair<size_t, std::string>> unknown_merge_piece;
   std::string unk_token;
   bool byte_fallback = false;
+
+  // Adds the merge of rank merges.size(), or records the first piece not in the vocabulary.
+  void Resolve(std::string_view left, std::string_view right, std::string& joined) {
+    joined.assign(left).append(right);
+    const std::string_view parts[3] = {left, right, joined};
+    int32_t ids[3];
+    for (int i = 0; i < 3; ++i) {
+      ids[i] = id_of.Find(parts[i]);
+      if (ids[i] < 0) {
+        if (!unknown_merge_piece) unknown_merge_piece.emplace(merges.size(), parts[i]);
+        ids[i] = 0;  // a placeholder: the file is refused once parsing is done
+      }
+    }
+    merges.push_back({ids[0], ids[1], ids[2]});
+  }
 };
 
 // `max_id` bounds ids by the file's size (an entry takes at least 4 bytes, "":0), so that
@@ -60,7 +87,8 @@ struct RawModel {
 void ReadVocab(object vocab, const std::string& name, int64_t max_id, RawModel& raw) {
   // A second "vocab" key would meet pieces the first one sized (found by the fuzzer: `seen`
   // then missed them); JSON leaves duplicate keys undefined, so refuse them.
-  if (!raw.pieces.empty()) Fail(ErrorCode::kFormat, name, ": model.vocab appears twice");
+  if (raw.has_vocab) Fail(ErrorCode::kFormat, name, ": model.vocab appears twice");
+  std::vector<std::string_view> by_id;  // views into the parser's strings
   std::vector<bool> seen;
   size_t count = 0;
   for (auto field : vocab) {
@@ -70,40 +98,66 @@ void ReadVocab(object vocab, const std::string& name, int64_t max_id, RawModel& 
       Fail(ErrorCode::kFormat, name, ": model.vocab id ", id, " of '", PrintableName(piece),
            "' is out of range");
     }
-    if (static_cast<size_t>(id) >= raw.pieces.size()) {
-      raw.pieces.resize(id + 1);
+    if (static_cast<size_t>(id) >= by_id.size()) {
+      by_id.resize(id + 1);
       seen.resize(id + 1);
     }
     if (seen[id]) Fail(ErrorCode::kFormat, name, ": model.vocab has id ", id, " twice");
     seen[id] = true;
-    raw.pieces[id] = std::string(piece);
+    by_id[id] = piece;
     ++count;
   }
-  if (count != raw.pieces.size()) {
+  if (count != by_id.size()) {
     Fail(ErrorCode::kFormat, name, ": model.vocab has ", count, " entries but ids up to ",
-         raw.pieces.size() - 1, "; ids must be 0..n-1 without gaps");
+         by_id.size() - 1, "; ids must be 0..n-1 without gaps");
   }
+  size_t text_bytes = 0;
+  for (const std::string_view piece : by_id) text_bytes += piece.size();
+  raw.pieces.Reserve(by_id.size(), text_bytes);
+  for (const std::string_view piece : by_id) raw.pieces.Add(piece);
+  raw.id_of = PieceIndex(&raw.pieces);
+  raw.has_vocab = true;
+  // Merges read before the vocabulary (a file written with sorted keys) are resolved now.
+  std::string joined;
+  raw.merges.reserve(raw.merges.size() + raw.pending_merges.size());
+  for (const auto& [left, right] : raw.pending_merges) raw.Resolve(left, right, joined);
+  raw.pending_merges = {};
 }
 
 void ReadMerges(simdjson::ondemand::array merges, const std::string& name, RawModel& raw) {
+  std::string joined;
+  size_t rank = 0;
   for (auto merge : merges) {
+    std::string_view left, right;
     if (merge.type() == json_type::string) {  // "left right"
       const std::string_view text = merge.get_string().value();
       const size_t space = text.find(' ');
       if (space == std::string_view::npos || text.find(' ', space + 1) != std::string_view::npos) {
-        Fail(ErrorCode::kFormat, name, ": merge ", raw.merges.size(), " '", PrintableName(text),
+        Fail(ErrorCode::kFormat, name, ": merge ", rank, " '", PrintableName(text),
              "' is not two pieces separated by one space");
       }
-      raw.merges.emplace_back(text.substr(0, space), text.substr(space + 1));
+      left = text.substr(0, space);
+      right = text.substr(space + 1);
     } else {  // ["left", "right"] (newer tokenizers versions)
-      std::vector<std::string> parts;
-      for (auto part : merge.get_array()) parts.emplace_back(part.get_string().value());
-      if (parts.size() != 2) {
-        Fail(ErrorCode::kFormat, name, ": merge ", raw.merges.size(), " has ", parts.size(),
-             " parts, expected 2");
+      std::string_view parts[2];
+      size_t count = 0;
+      for (auto part : merge.get_array()) {
+        const std::string_view text = part.get_string().value();
+        if (count < 2) parts[count] = text;
+        ++count;
       }
-      raw.merges.emplace_back(std::move(parts[0]), std::move(parts[1]));
+      if (count != 2) {
+        Fail(ErrorCode::kFormat, name, ": merge ", rank, " has ", count, " parts, expected 2");
+      }
+      left = parts[0];
+      right = parts[1];
     }
+    if (raw.has_vocab) {
+      raw.Resolve(left, right, joined);
+    } else {
+      raw.pending_merges.emplace_back(left, right);
+    }
+    ++rank;
   }
 }
 
@@ -164,7 +218,7 @@ std::vector<AddedToken> ReadAddedTokens(simdjson::ondemand::array tokens, const 
   return out;
 }
 
-BpeModel Assemble(RawModel raw, std::vector<AddedToken> added, bool space_to_underline,
+BpeModel Assemble(RawModel& raw, std::vector<AddedToken> added, bool space_to_underline,
                   const std::string& name) {
   if (raw.pieces.empty()) Fail(ErrorCode::kFormat, name, ": model.vocab is missing or empty");
   BpeModel model;
@@ -178,36 +232,18 @@ BpeModel Assemble(RawModel raw, std::vector<AddedToken> added, bool space_to_und
     }
   }
 
-  // Resolve merges to ids. The map holds views into raw.pieces, which stays put from here on.
-  std::unordered_map<std::string_view, int32_t> id_of;
-  id_of.reserve(raw.pieces.size());
-  for (size_t id = 0; id < raw.pieces.size(); ++id) id_of.emplace(raw.pieces[id], id);
-  const auto find = [&](std::string_view piece, size_t rank) {
-    const auto it = id_of.find(piece);
-    if (it == id_of.end()) {
-      Fail(ErrorCode::kFormat, name, ": merge ", rank, " uses '", PrintableName(piece),
-           "', which is not in model.vocab");
-    }
-    return it->second;
-  };
-  model.merges.reserve(raw.merges.size());
-  std::string joined;
-  for (size_t rank = 0; rank < raw.merges.size(); ++rank) {
-    const auto& [left, right] = raw.merges[rank];
-    joined.assign(left).append(right);
-    model.merges.push_back({find(left, rank), find(right, rank), find(joined, rank)});
+  if (raw.unknown_merge_piece) {
+    Fail(ErrorCode::kFormat, name, ": merge ", raw.unknown_merge_piece->first, " uses '",
+         PrintableName(raw.unknown_merge_piece->second), "', which is not in model.vocab");
   }
-  const auto special = [&](std::string_view piece) {
-    const auto it = id_of.find(piece);
-    return it == id_of.end() ? -1 : it->second;
-  };
-  model.unk_id = raw.unk_token.empty() ? -1 : special(raw.unk_token);
-  model.bos_id = special("<bos>");
-  model.eos_id = special("<eos>");
+  model.merges = std::move(raw.merges);
+  model.unk_id = raw.unk_token.empty() ? -1 : raw.id_of.Find(raw.unk_token);
+  model.bos_id = raw.id_of.Find("<bos>");
+  model.eos_id = raw.id_of.Find("<eos>");
   if (model.bos_id < 0 || model.eos_id < 0) {
     Fail(ErrorCode::kFormat, name, ": the vocabulary has no <bos> or no <eos> piece");
   }
-  model.pieces = std::move(raw.pieces);
+  model.pieces = std::move(raw.pieces);  // raw.id_of is not used past here
   return model;
 }
 
@@ -240,7 +276,7 @@ BpeModel ParsePadded(simdjson::padded_string_view json, const std::string& name)
     Fail(ErrorCode::kFormat, name, ": not a valid tokenizer.json (", e.what(), ")");
   }
   if (!has_model) Fail(ErrorCode::kFormat, name, ": not a tokenizer.json (no \"model\" object)");
-  return Assemble(std::move(raw), std::move(added), space_to_underline, name);
+  return Assemble(raw, std::move(added), space_to_underline, name);
 }
 
 }  // namespace

@@ -19,6 +19,8 @@
 
 #include "base/error.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_cache.h"
+#include "tokenizer/tokenizer_json.h"
 
 namespace {
 
@@ -193,6 +195,52 @@ TEST_F(TokenizerCacheTest, BadCacheFilesAreDiscardedAndRebuilt) {
     EXPECT_LT(peak.GrowthBytes(), kMaxGrowth);
     EXPECT_TRUE(Read(files[0]) == good) << "not rebuilt";
   }
+}
+
+// A copy written by an older gemma-rt (another payload layout) is ignored and rewritten.
+TEST_F(TokenizerCacheTest, ACopyOfAnotherVersionIsRebuilt) {
+  const std::string json = WriteJson("x", "y");
+  Tokenizer::FromFile(json);
+  const std::vector<fs::path> files = CacheFiles();
+  ASSERT_EQ(files.size(), 1u);
+  const std::string good = Read(files[0]);
+  std::string old = good;
+  uint32_t version = 0;
+  std::memcpy(&version, old.data() + 8, 4);  // after the 8-byte magic
+  --version;
+  std::memcpy(old.data() + 8, &version, 4);
+  Write(files[0], old);
+  const std::string text = Read(json);
+  EXPECT_FALSE(ReadTokenizerCache(files[0], TokenizerCacheKeyOf(text)));
+  EXPECT_EQ(Tokenizer::FromFile(json)->Encode("xy", false), (std::vector<int32_t>{5}));
+  EXPECT_TRUE(Read(files[0]) == good) << "not rebuilt";
+}
+
+// The pieces are stored as offsets and text; offsets that do not describe the text are
+// refused even under a valid header and checksum.
+TEST_F(TokenizerCacheTest, PieceOffsetsInACopyAreChecked) {
+  const std::string text = Read(WriteJson("x", "y"));
+  const TokenizerCacheKey key = TokenizerCacheKeyOf(text);
+  const BpeModel model = ParseTokenizerJson(text, "tokenizer.json");
+  const std::string file = SerializeTokenizerCache(model, key);
+  ASSERT_TRUE(ParseTokenizerCache(file, key).has_value());
+  // Payload: 2 flag bytes, 3 ids, the piece count, then the offsets (count + 1 of them).
+  const std::string payload = file.substr(TokenizerCacheFile("", key).size());  // no header
+  constexpr size_t kOffsets = 2 + 3 * 4 + 4;
+  uint32_t count = 0;
+  std::memcpy(&count, payload.data() + kOffsets - 4, 4);
+  ASSERT_EQ(count, model.pieces.size());
+  const auto with_offset = [&](size_t i, uint32_t value) {
+    std::string p = payload;
+    std::memcpy(p.data() + kOffsets + 4 * i, &value, 4);
+    return ParseTokenizerCache(TokenizerCacheFile(p, key), key);
+  };
+  EXPECT_TRUE(with_offset(0, 0).has_value());  // unchanged
+  EXPECT_FALSE(with_offset(0, 1));             // does not start at 0
+  uint32_t third = 0;
+  std::memcpy(&third, payload.data() + kOffsets + 4 * 3, 4);
+  EXPECT_FALSE(with_offset(2, third + 1));        // decreases
+  EXPECT_FALSE(with_offset(count, 0xFFFFFFF0u));  // text past the end of the file
 }
 
 // tokenizer.json, not its cache: a 50-byte file naming id 16,000,000 used to make the
