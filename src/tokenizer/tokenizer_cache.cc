@@ -226,10 +226,12 @@ std::string TokenizerCacheDirectory() {
 std::string TokenizerCachePath(const TokenizerCacheKey& key) {
   const std::string dir = TokenizerCacheDirectory();
   if (dir.empty()) return "";
-  char name[64];
-  std::snprintf(name, sizeof(name), "%016llx-%llu.gemma-rt-cache",
+  // The format version is part of the name: binaries of different versions sharing one
+  // cache keep a copy each instead of rewriting each other's on every switch.
+  char name[80];
+  std::snprintf(name, sizeof(name), "%016llx-%llu.v%u.gemma-rt-cache",
                 static_cast<unsigned long long>(key.json_hash),
-                static_cast<unsigned long long>(key.json_size));
+                static_cast<unsigned long long>(key.json_size), kVersion);
   return dir + "/" + name;
 }
 
