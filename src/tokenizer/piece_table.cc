@@ -7,13 +7,6 @@
 
 namespace gemma {
 
-PieceTable::PieceTable(const std::vector<std::string>& pieces) {
-  size_t text_bytes = 0;
-  for (const std::string& piece : pieces) text_bytes += piece.size();
-  Reserve(pieces.size(), text_bytes);
-  for (const std::string& piece : pieces) Add(piece);
-}
-
 std::optional<PieceTable> PieceTable::FromParts(std::string text, std::vector<uint32_t> offsets) {
   if (offsets.empty() || offsets.front() != 0 || offsets.back() != text.size() ||
       !std::is_sorted(offsets.begin(), offsets.end())) {
@@ -31,11 +24,6 @@ void PieceTable::Add(std::string_view piece) {
   }
   text_.append(piece);
   offsets_.push_back(static_cast<uint32_t>(text_.size()));
-}
-
-void PieceTable::Reserve(size_t pieces, size_t text_bytes) {
-  offsets_.reserve(pieces + 1);
-  text_.reserve(text_bytes);
 }
 
 }  // namespace gemma

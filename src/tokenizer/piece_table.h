@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,14 +18,19 @@ namespace gemma {
 class PieceTable {
  public:
   PieceTable() = default;
-  explicit PieceTable(const std::vector<std::string>& pieces);
+  // The pieces of any range whose elements convert to string_view (strings, views into a
+  // parser's buffer), by id. Throws Error(kUnsupported) past 4 GiB of text.
+  template <class Pieces>
+  explicit PieceTable(const Pieces& pieces) {
+    size_t text_bytes = 0;
+    for (const std::string_view piece : pieces) text_bytes += piece.size();
+    offsets_.reserve(std::size(pieces) + 1);
+    text_.reserve(text_bytes);
+    for (const std::string_view piece : pieces) Add(piece);
+  }
   // The table whose buffers these are, or nullopt unless the offsets start at 0, never
   // decrease and end at text.size() (a cache file is untrusted).
   static std::optional<PieceTable> FromParts(std::string text, std::vector<uint32_t> offsets);
-
-  // Appends the piece with id size(). Throws Error(kUnsupported) past 4 GiB of text.
-  void Add(std::string_view piece);
-  void Reserve(size_t pieces, size_t text_bytes);
 
   // Unchecked: 0 <= id < size().
   std::string_view operator[](size_t id) const {
@@ -38,6 +44,8 @@ class PieceTable {
   bool operator==(const PieceTable&) const = default;
 
  private:
+  void Add(std::string_view piece);  // appends the piece with id size()
+
   std::string text_;
   std::vector<uint32_t> offsets_{0};
 };

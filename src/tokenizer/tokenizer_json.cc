@@ -111,10 +111,7 @@ void ReadVocab(object vocab, const std::string& name, int64_t max_id, RawModel& 
     Fail(ErrorCode::kFormat, name, ": model.vocab has ", count, " entries but ids up to ",
          by_id.size() - 1, "; ids must be 0..n-1 without gaps");
   }
-  size_t text_bytes = 0;
-  for (const std::string_view piece : by_id) text_bytes += piece.size();
-  raw.pieces.Reserve(by_id.size(), text_bytes);
-  for (const std::string_view piece : by_id) raw.pieces.Add(piece);
+  raw.pieces = PieceTable(by_id);
   raw.id_of = PieceIndex(&raw.pieces);
   raw.has_vocab = true;
   // Merges read before the vocabulary (a file written with sorted keys) are resolved now.

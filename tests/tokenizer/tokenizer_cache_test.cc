@@ -197,7 +197,8 @@ TEST_F(TokenizerCacheTest, BadCacheFilesAreDiscardedAndRebuilt) {
   }
 }
 
-// A copy written by an older gemma-rt (another payload layout) is ignored and rewritten.
+// A copy whose header gives another format version is ignored and rewritten. (Copies of
+// other versions also have other names, so this is a copy whose header was damaged there.)
 TEST_F(TokenizerCacheTest, ACopyOfAnotherVersionIsRebuilt) {
   const std::string json = WriteJson("x", "y");
   Tokenizer::FromFile(json);
